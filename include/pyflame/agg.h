@@ -1,0 +1,49 @@
+/* agg: counts per distinct stack (an array of frame ids, root first), plus
+ * the samples that had no stack: idle (nobody ran Python) and failed, by
+ * reason. It holds ids only; writers turn them into text through intern. */
+#ifndef PYFLAME_AGG_H
+#define PYFLAME_AGG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "pyflame/error.h"
+
+/* Why a sample could not be read. Reported in the stderr summary. */
+enum pf_fail_reason {
+    PF_FAIL_MEMORY = 0,   /* a read of the target's memory failed */
+    PF_FAIL_CORRUPT,      /* what we read was inconsistent (cycle, bad type, bad table) */
+    PF_FAIL_GIL_MOVED,    /* the GIL changed hands while we stopped the holder */
+    PF_FAIL_THREAD_GONE,  /* the thread exited while we stopped it */
+    PF_FAIL_NO_THREAD,    /* the GIL holder maps to no OS thread we know */
+    PF_FAIL_NOT_READY,    /* the interpreter was not (or no longer) initialised */
+    PF_FAIL_PTRACE,       /* stopping or resuming the thread failed */
+    PF_FAIL__COUNT
+};
+
+const char *pf_fail_reason_name(enum pf_fail_reason r);
+
+struct pf_agg;
+
+pf_err pf_agg_new(struct pf_agg **out);
+void pf_agg_free(struct pf_agg *a);
+
+/* Count one sample of a stack of n frame ids, root first. */
+pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t count);
+
+void pf_agg_add_idle(struct pf_agg *a, uint64_t count);
+void pf_agg_add_failed(struct pf_agg *a, enum pf_fail_reason why, uint64_t count);
+
+uint64_t pf_agg_idle(const struct pf_agg *a);
+uint64_t pf_agg_failed(const struct pf_agg *a);
+uint64_t pf_agg_failed_by(const struct pf_agg *a, enum pf_fail_reason why);
+/* Samples that produced a stack (sum of all stack counts). */
+uint64_t pf_agg_stack_samples(const struct pf_agg *a);
+
+/* Distinct stacks, in first-seen order. */
+size_t pf_agg_stack_count(const struct pf_agg *a);
+/* Stack i: its frames (borrowed), length and count. */
+void pf_agg_stack_at(const struct pf_agg *a, size_t i, const uint32_t **frames, size_t *n,
+                     uint64_t *count);
+
+#endif

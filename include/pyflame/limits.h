@@ -1,0 +1,24 @@
+/* limits: every cap on data that comes from the target, in one place.
+ * Whatever we read from another process may be garbage or change under us;
+ * each count, length and depth we act on is checked against one of these. */
+#ifndef PYFLAME_LIMITS_H
+#define PYFLAME_LIMITS_H
+
+/* Frames in one stack. A deeper chain is cut and marked "(truncated)". */
+#define PF_MAX_DEPTH 2048
+/* Python thread states walked in one interpreter. */
+#define PF_MAX_THREADS 4096
+/* Interpreters walked in one runtime. */
+#define PF_MAX_INTERPRETERS 64
+/* Bytes of one name or filename, after UTF-8 encoding. */
+#define PF_MAX_STRING 4096
+/* Bytes of one line table (co_lnotab / co_linetable). */
+#define PF_MAX_LINETABLE (1u << 20)
+/* One remote read: guards against lengths read from the target. */
+#define PF_MAX_READ (4u << 20)
+/* Size of any one struct prefix we copy (layouts say how much we need). */
+#define PF_MAX_STRUCT 4096
+/* OS threads of the target we track. */
+#define PF_MAX_TASKS 65536
+
+#endif

@@ -1,0 +1,63 @@
+/* proc: ptrace. Seizes every thread of the target once (PTRACE_SEIZE, never
+ * PTRACE_ATTACH, so no SIGSTOP is ever sent), follows new threads with
+ * PTRACE_O_TRACECLONE, stops and resumes single threads for a sample,
+ * re-injects every signal the target receives, keeps job-control stops
+ * stopped (PTRACE_LISTEN), and detaches. It does not read Python memory.
+ *
+ * The caller must keep SIGCHLD blocked: pf_proc_wait waits for it with
+ * sigtimedwait. */
+#ifndef PYFLAME_PROC_H
+#define PYFLAME_PROC_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "pyflame/error.h"
+
+struct pf_proc;
+
+/* Seize every thread of pid. */
+pf_err pf_proc_attach(pid_t pid, struct pf_diag *diag, struct pf_proc **out);
+
+/* Start argv[0] (searched in PATH) as a traced child; returns once it has
+ * executed the program. With stdout_to_stderr, the child's stdout is its
+ * stderr, so the profile on our stdout stays clean. */
+pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag *diag,
+                      struct pf_proc **out);
+
+pid_t pf_proc_pid(const struct pf_proc *p);
+
+/* Handle pending ptrace events, then wait for more until `deadline`
+ * (CLOCK_MONOTONIC), a signal to us, or an event. Returns PF_ERR_EXITED once
+ * the target is gone and PF_ERR_EXEC once it has executed a new program. */
+pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline);
+
+/* Stop one thread (PTRACE_INTERRUPT and wait for the stop). On PF_OK the
+ * thread is stopped and the caller must call pf_proc_resume_thread, on every
+ * path. PF_ERR_NOPROC: the thread is gone. PF_ERR_EXEC: the process execed. */
+pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid);
+pf_err pf_proc_resume_thread(struct pf_proc *p, pid_t tid);
+
+/* The thread whose TLS base (x86-64 fs_base, the pthread_t of glibc) is
+ * `tls`, or 0. Threads whose TLS is not known yet are stopped once, briefly,
+ * to read it. */
+pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls);
+
+/* Is tid a live thread of the target? */
+bool pf_proc_has_thread(const struct pf_proc *p, pid_t tid);
+
+size_t pf_proc_thread_count(const struct pf_proc *p);
+
+/* Whether the whole target is in a job-control stop (SIGSTOP etc.). */
+bool pf_proc_group_stopped(const struct pf_proc *p);
+
+/* Raw wait status of the target's exit, if we saw it. */
+bool pf_proc_exit_status(const struct pf_proc *p, int *status);
+
+/* Detach from every thread, leaving each as it was (running, or stopped by
+ * job control), re-injecting any signal we held. Then free. Accepts NULL. */
+void pf_proc_detach(struct pf_proc *p);
+
+#endif

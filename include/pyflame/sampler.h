@@ -1,0 +1,56 @@
+/* sampler: the loop. Ticks sit on a fixed schedule (absolute deadlines, so
+ * the time a sample takes never shifts the next one); at each tick it finds
+ * the thread to read, stops only that thread, copies its frames and any
+ * code objects not cached, resumes it, then decodes and counts the stack.
+ * It owns the stop window; it knows nothing of the output format. */
+#ifndef PYFLAME_SAMPLER_H
+#define PYFLAME_SAMPLER_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "pyflame/agg.h"
+#include "pyflame/error.h"
+#include "pyflame/intern.h"
+#include "pyflame/interp.h"
+#include "pyflame/mem.h"
+#include "pyflame/proc.h"
+
+struct pf_sampler_opts {
+    double interval;       /* seconds between ticks (-r) */
+    double duration;       /* seconds to sample (-s); < 0: until the target ends */
+    bool line_numbers;     /* false with -n */
+    bool wait_for_python;  /* launch mode: keep looking until the interpreter appears */
+    double ready_timeout;  /* attach mode: how long to wait for an initialising interpreter */
+    const char *abi;       /* --abi, or NULL */
+};
+
+/* What happened, for the summary on stderr. */
+struct pf_sampler_stats {
+    uint64_t ticks;           /* ticks taken: samples, idle and failed */
+    uint64_t skipped;         /* ticks dropped because sampling fell behind the schedule */
+    uint64_t before_ready;    /* ticks before the interpreter was initialised (not samples) */
+    uint64_t stopped_samples; /* samples that stopped a thread */
+    uint64_t stop_ns_median, stop_ns_p99, stop_ns_max;
+    double elapsed;           /* seconds from the first tick to the end */
+    pf_err end;               /* why the loop ended: PF_OK (time or signal), EXITED, EXEC */
+    struct pf_target target;
+    bool target_found;
+};
+
+struct pf_sampler;
+
+pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern *names,
+                      struct pf_agg *agg, const struct pf_sampler_opts *opts,
+                      struct pf_sampler **out);
+void pf_sampler_free(struct pf_sampler *s);
+
+/* Sample until the duration is over, *stop becomes non-zero, or the target
+ * ends or execs. Setup failures (not Python, unsupported) come back with
+ * diag filled; the target has been left running either way. */
+pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct pf_diag *diag);
+
+const struct pf_sampler_stats *pf_sampler_stats(const struct pf_sampler *s);
+
+#endif

@@ -1,0 +1,36 @@
+/* writer: the output interface. A writer gets the aggregate and the intern
+ * table at the end of a run and writes one format to the FILE it is given,
+ * and nowhere else. New formats (flamechart, speedscope, ...) are new
+ * writer_<name>.c files registered in writer.c; the sampler never knows. */
+#ifndef PYFLAME_WRITER_H
+#define PYFLAME_WRITER_H
+
+#include <stdbool.h>
+#include <stdio.h>
+
+#include "pyflame/agg.h"
+#include "pyflame/error.h"
+#include "pyflame/intern.h"
+
+struct pf_write_opts {
+    bool include_idle; /* print the "(idle) N" line (off with -x) */
+};
+
+struct pf_writer {
+    const char *name;
+    pf_err (*write)(FILE *out, const struct pf_agg *agg, const struct pf_intern *names,
+                    const struct pf_write_opts *opts);
+};
+
+/* The writer called `name`, or NULL. */
+const struct pf_writer *pf_writer_find(const char *name);
+
+/* Format one frame as it appears in collapsed output into buf (always
+ * NUL-terminated); ';' and newlines in names are replaced, since they would
+ * break the format. Returns the length. */
+size_t pf_writer_frame_text(const struct pf_intern *names, uint32_t frame_id, char *buf,
+                            size_t cap);
+
+extern const struct pf_writer pf_writer_collapsed;
+
+#endif

@@ -1,0 +1,180 @@
+#include "pyflame/agg.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+struct stack {
+    size_t off; /* into frames[] */
+    uint32_t n;
+    uint32_t hash;
+    uint64_t count;
+};
+
+struct pf_agg {
+    uint32_t *frames; /* every stack's ids, back to back */
+    size_t nframes, capframes;
+    struct stack *stacks;
+    size_t nstacks, capstacks;
+    uint32_t *slots; /* open addressing over stacks, index+1, 0 = empty */
+    size_t nslots;
+    uint64_t idle, failed[PF_FAIL__COUNT], total;
+};
+
+static const char *const REASONS[PF_FAIL__COUNT] = {
+    [PF_FAIL_MEMORY] = "memory read failed",
+    [PF_FAIL_CORRUPT] = "inconsistent data",
+    [PF_FAIL_GIL_MOVED] = "GIL changed hands",
+    [PF_FAIL_THREAD_GONE] = "thread exited",
+    [PF_FAIL_NO_THREAD] = "GIL holder not matched to a thread",
+    [PF_FAIL_NOT_READY] = "interpreter not initialised",
+    [PF_FAIL_PTRACE] = "ptrace stop failed",
+};
+
+const char *pf_fail_reason_name(enum pf_fail_reason r)
+{
+    return (unsigned)r < PF_FAIL__COUNT ? REASONS[r] : "?";
+}
+
+static uint32_t hash_ids(const uint32_t *ids, size_t n)
+{
+    uint64_t h = 0x84222325cbf29ce4ull ^ n;
+    for (size_t i = 0; i < n; i++) {
+        h ^= ids[i];
+        h *= 0x100000001b3ull;
+    }
+    return (uint32_t)(h ^ (h >> 32));
+}
+
+pf_err pf_agg_new(struct pf_agg **out)
+{
+    struct pf_agg *a = calloc(1, sizeof(*a));
+    if (!a)
+        return PF_ERR_NOMEM;
+    a->nslots = 1024;
+    a->slots = calloc(a->nslots, sizeof(uint32_t));
+    if (!a->slots) {
+        free(a);
+        return PF_ERR_NOMEM;
+    }
+    *out = a;
+    return PF_OK;
+}
+
+void pf_agg_free(struct pf_agg *a)
+{
+    if (!a)
+        return;
+    free(a->frames);
+    free(a->stacks);
+    free(a->slots);
+    free(a);
+}
+
+static pf_err grow_slots(struct pf_agg *a)
+{
+    size_t n = a->nslots * 2;
+    uint32_t *slots = calloc(n, sizeof(uint32_t));
+    if (!slots)
+        return PF_ERR_NOMEM;
+    for (size_t i = 0; i < a->nstacks; i++) {
+        size_t j = a->stacks[i].hash & (n - 1);
+        while (slots[j])
+            j = (j + 1) & (n - 1);
+        slots[j] = (uint32_t)i + 1;
+    }
+    free(a->slots);
+    a->slots = slots;
+    a->nslots = n;
+    return PF_OK;
+}
+
+pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t count)
+{
+    uint32_t h = hash_ids(frames, n);
+    size_t mask = a->nslots - 1;
+    size_t j = h & mask;
+
+    for (; a->slots[j]; j = (j + 1) & mask) {
+        struct stack *s = &a->stacks[a->slots[j] - 1];
+        if (s->hash == h && s->n == n && memcmp(a->frames + s->off, frames, n * sizeof(*frames)) == 0) {
+            s->count += count;
+            a->total += count;
+            return PF_OK;
+        }
+    }
+    if (a->nframes + n > a->capframes) {
+        size_t cap = a->capframes ? a->capframes : 4096;
+        while (cap < a->nframes + n)
+            cap *= 2;
+        uint32_t *f = realloc(a->frames, cap * sizeof(*f));
+        if (!f)
+            return PF_ERR_NOMEM;
+        a->frames = f;
+        a->capframes = cap;
+    }
+    if (a->nstacks == a->capstacks) {
+        size_t cap = a->capstacks ? a->capstacks * 2 : 256;
+        struct stack *s = realloc(a->stacks, cap * sizeof(*s));
+        if (!s)
+            return PF_ERR_NOMEM;
+        a->stacks = s;
+        a->capstacks = cap;
+    }
+    if (n)
+        memcpy(a->frames + a->nframes, frames, n * sizeof(*frames));
+    a->stacks[a->nstacks] = (struct stack){.off = a->nframes, .n = (uint32_t)n, .hash = h, .count = count};
+    a->nframes += n;
+    a->slots[j] = (uint32_t)++a->nstacks;
+    a->total += count;
+    if (a->nstacks * 2 > a->nslots)
+        return grow_slots(a);
+    return PF_OK;
+}
+
+void pf_agg_add_idle(struct pf_agg *a, uint64_t count)
+{
+    a->idle += count;
+}
+
+void pf_agg_add_failed(struct pf_agg *a, enum pf_fail_reason why, uint64_t count)
+{
+    if ((unsigned)why < PF_FAIL__COUNT)
+        a->failed[why] += count;
+}
+
+uint64_t pf_agg_idle(const struct pf_agg *a)
+{
+    return a->idle;
+}
+
+uint64_t pf_agg_failed(const struct pf_agg *a)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < PF_FAIL__COUNT; i++)
+        sum += a->failed[i];
+    return sum;
+}
+
+uint64_t pf_agg_failed_by(const struct pf_agg *a, enum pf_fail_reason why)
+{
+    return (unsigned)why < PF_FAIL__COUNT ? a->failed[why] : 0;
+}
+
+uint64_t pf_agg_stack_samples(const struct pf_agg *a)
+{
+    return a->total;
+}
+
+size_t pf_agg_stack_count(const struct pf_agg *a)
+{
+    return a->nstacks;
+}
+
+void pf_agg_stack_at(const struct pf_agg *a, size_t i, const uint32_t **frames, size_t *n,
+                     uint64_t *count)
+{
+    const struct stack *s = &a->stacks[i];
+    *frames = a->frames + s->off;
+    *n = s->n;
+    *count = s->count;
+}

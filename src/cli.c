@@ -1,0 +1,155 @@
+#include "pyflame/cli.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char USAGE[] =
+    "Usage: pyflame [options] -p PID\n"
+    "       pyflame [options] -t COMMAND [ARG...]\n"
+    "\n"
+    "Sample the Python stacks of a running process (-p) or of a command (-t)\n"
+    "and print them as collapsed stacks (\"frame;frame;frame COUNT\", root first),\n"
+    "the input of flamegraph.pl, speedscope and inferno.\n"
+    "\n"
+    "Options:\n"
+    "  -p, --pid=PID            profile the running process PID\n"
+    "  -t, --trace COMMAND...   run COMMAND and profile it until it exits; must come last\n"
+    "  -s, --seconds=SECS       how long to profile (default 1; with -t, until the command\n"
+    "                           exits); 0 takes a single snapshot\n"
+    "  -r, --rate=SECS          seconds between samples (default 0.01)\n"
+    "  -o, --output=PATH        write the profile to PATH instead of stdout\n"
+    "  -x, --exclude-idle       leave out the \"(idle)\" line\n"
+    "  -n, --no-line-numbers    frames are file:function, without the line\n"
+    "      --abi=X.Y            read the interpreter as CPython X.Y (for builds whose\n"
+    "                           version cannot be detected)\n"
+    "      --verbose            say on stderr how the interpreter was found\n"
+    "  -v, --version            print the version and exit\n"
+    "  -h, --help               print this help and exit\n"
+    "\n"
+    "Examples:\n"
+    "  pyflame -s 30 -r 0.001 -p 1234 > profile.txt\n"
+    "  pyflame -o profile.txt -t python3 app.py --port 8000\n"
+    "  pyflame -p 1234 | flamegraph.pl > profile.svg\n";
+
+const char *pf_cli_usage(void)
+{
+    return USAGE;
+}
+
+/* A finite number, all of the text. */
+static bool parse_double(const char *text, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(text, &end);
+    if (errno || end == text || *end != '\0' || !isfinite(v))
+        return false;
+    *out = v;
+    return true;
+}
+
+static bool parse_pid(const char *text, pid_t *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(text, &end, 10);
+    if (errno || end == text || *end != '\0' || v <= 0 || v > 0x3fffffff)
+        return false;
+    *out = (pid_t)v;
+    return true;
+}
+
+enum { OPT_ABI = 256, OPT_VERBOSE };
+
+pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
+{
+    static const struct option LONG[] = {
+        {"pid", required_argument, NULL, 'p'},
+        {"trace", no_argument, NULL, 't'},
+        {"seconds", required_argument, NULL, 's'},
+        {"rate", required_argument, NULL, 'r'},
+        {"output", required_argument, NULL, 'o'},
+        {"exclude-idle", no_argument, NULL, 'x'},
+        {"no-line-numbers", no_argument, NULL, 'n'},
+        {"abi", required_argument, NULL, OPT_ABI},
+        {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"version", no_argument, NULL, 'v'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    struct pf_options o = {.seconds = 1.0, .rate = 0.01, .line_numbers = true};
+    bool seconds_given = false, trace = false;
+    int c;
+
+    optind = 1;
+    opterr = 0;
+    /* '+': stop at the first non-option, so -t's command keeps its own flags. */
+    while (!trace && (c = getopt_long(argc, argv, "+:p:ts:r:o:xnvh", LONG, NULL)) != -1) {
+        switch (c) {
+        case 'p':
+            if (!parse_pid(optarg, &o.pid))
+                return pf_diag_set(diag, PF_ERR_USAGE, "-p: '%s' is not a process ID", optarg);
+            break;
+        case 't':
+            trace = true;
+            break;
+        case 's':
+            if (!parse_double(optarg, &o.seconds) || o.seconds < 0)
+                return pf_diag_set(diag, PF_ERR_USAGE,
+                                   "-s: '%s' is not a number of seconds (0 or more)", optarg);
+            seconds_given = true;
+            break;
+        case 'r':
+            if (!parse_double(optarg, &o.rate) || o.rate <= 0)
+                return pf_diag_set(diag, PF_ERR_USAGE,
+                                   "-r: '%s' is not a positive interval in seconds (e.g. 0.001)", optarg);
+            if (o.rate < 1e-6)
+                return pf_diag_set(diag, PF_ERR_USAGE, "-r: %s is below 1 microsecond", optarg);
+            break;
+        case 'o':
+            if (!*optarg)
+                return pf_diag_set(diag, PF_ERR_USAGE, "-o: empty path");
+            o.output = optarg;
+            break;
+        case 'x': o.exclude_idle = true; break;
+        case 'n': o.line_numbers = false; break;
+        case 'v': o.version = true; break;
+        case 'h': o.help = true; break;
+        case OPT_ABI: o.abi = optarg; break;
+        case OPT_VERBOSE: o.verbose = true; break;
+        case ':':
+            return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
+        default:
+            if (optopt)
+                return pf_diag_set(diag, PF_ERR_USAGE, "unknown option -%c", optopt);
+            return pf_diag_set(diag, PF_ERR_USAGE, "unknown option %s", argv[optind - 1]);
+        }
+    }
+    if (o.help || o.version) {
+        *out = o;
+        return PF_OK;
+    }
+    if (trace) {
+        if (optind >= argc)
+            return pf_diag_set(diag, PF_ERR_USAGE, "-t needs a command to run");
+        if (o.pid)
+            return pf_diag_set(diag, PF_ERR_USAGE, "-p and -t cannot be used together");
+        o.trace_argv = argv + optind;
+        if (!seconds_given)
+            o.seconds = -1;
+    } else {
+        if (optind < argc) {
+            /* Pyflame once took the PID as a bare argument; still accepted. */
+            if (o.pid || optind + 1 < argc || !parse_pid(argv[optind], &o.pid))
+                return pf_diag_set(diag, PF_ERR_USAGE, "unexpected argument '%s'", argv[optind]);
+            o.bare_pid = true;
+        }
+        if (!o.pid)
+            return pf_diag_set(diag, PF_ERR_USAGE, "give a process with -p PID or a command with -t");
+    }
+    *out = o;
+    return PF_OK;
+}

@@ -1,0 +1,380 @@
+#include "pyflame/elf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+/* One defined symbol. Names point into libelf's string tables, which live
+ * as long as the Elf handle. */
+struct sym {
+    const char *name;
+    uint64_t value, size;
+    /* Tie-break among equal names: .symtab before .dynsym, then global/weak
+     * before local, then table order. So a lookup returns what the header
+     * promises (.symtab first) and prefers the symbol other objects see. */
+    uint64_t rank;
+};
+
+struct section {
+    const char *name;
+    uint64_t addr, size;
+    uint32_t type;
+    Elf_Scn *scn;
+};
+
+struct pf_elf {
+    int fd;
+    Elf *elf;
+    GElf_Ehdr ehdr;
+    GElf_Phdr *ph;
+    size_t nph;
+    struct section *sec;
+    size_t nsec;
+    struct sym *sym; /* sorted by (name, rank) */
+    size_t nsym;
+    const char *soname;
+    uint64_t page;
+};
+
+void pf_elf_close(struct pf_elf *e)
+{
+    if (!e)
+        return;
+    free(e->sym);
+    free(e->sec);
+    free(e->ph);
+    if (e->elf)
+        elf_end(e->elf);
+    if (e->fd >= 0)
+        close(e->fd);
+    free(e);
+}
+
+static int cmp_sym(const void *a, const void *b)
+{
+    const struct sym *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+
+    if (c)
+        return c;
+    return x->rank < y->rank ? -1 : x->rank > y->rank;
+}
+
+/* Number of entries of type t in the first data chunk of a section. */
+static size_t entries(const struct pf_elf *e, Elf_Data *d, Elf_Type t)
+{
+    size_t one = gelf_fsize(e->elf, t, 1, EV_CURRENT);
+
+    if (!d || !d->d_buf || one == 0)
+        return 0;
+    return d->d_size / one;
+}
+
+static pf_err index_symbols(struct pf_elf *e)
+{
+    size_t cap = 0, n = 0;
+
+    for (size_t i = 0; i < e->nsec; i++)
+        if (e->sec[i].type == SHT_SYMTAB || e->sec[i].type == SHT_DYNSYM)
+            cap += entries(e, elf_getdata(e->sec[i].scn, NULL), ELF_T_SYM);
+    if (cap == 0)
+        return PF_OK;
+    e->sym = malloc(cap * sizeof(*e->sym));
+    if (!e->sym)
+        return PF_ERR_NOMEM;
+
+    for (size_t i = 0; i < e->nsec; i++) {
+        const struct section *s = &e->sec[i];
+        if (s->type != SHT_SYMTAB && s->type != SHT_DYNSYM)
+            continue;
+        GElf_Shdr sh;
+        Elf_Data *d = elf_getdata(s->scn, NULL);
+        size_t count = entries(e, d, ELF_T_SYM);
+        if (count == 0 || !gelf_getshdr(s->scn, &sh))
+            continue;
+        uint64_t table = s->type == SHT_SYMTAB ? 0 : 1;
+        for (size_t j = 0; j < count && n < cap; j++) {
+            GElf_Sym st;
+            if (!gelf_getsym(d, (int)j, &st) || st.st_shndx == SHN_UNDEF || st.st_name == 0)
+                continue;
+            int type = GELF_ST_TYPE(st.st_info);
+            if (type == STT_SECTION || type == STT_FILE)
+                continue;
+            const char *name = elf_strptr(e->elf, sh.sh_link, st.st_name);
+            if (!name || !*name)
+                continue;
+            uint64_t local = GELF_ST_BIND(st.st_info) == STB_LOCAL;
+            e->sym[n++] = (struct sym){
+                .name = name,
+                .value = st.st_value,
+                .size = st.st_size,
+                .rank = table << 62 | local << 61 | j,
+            };
+        }
+    }
+    e->nsym = n;
+    qsort(e->sym, n, sizeof(*e->sym), cmp_sym);
+    return PF_OK;
+}
+
+static void find_soname(struct pf_elf *e)
+{
+    for (size_t i = 0; i < e->nsec; i++) {
+        GElf_Shdr sh;
+        if (e->sec[i].type != SHT_DYNAMIC || !gelf_getshdr(e->sec[i].scn, &sh))
+            continue;
+        Elf_Data *d = elf_getdata(e->sec[i].scn, NULL);
+        size_t count = entries(e, d, ELF_T_DYN);
+        for (size_t j = 0; j < count; j++) {
+            GElf_Dyn dyn;
+            if (!gelf_getdyn(d, (int)j, &dyn) || dyn.d_tag == DT_NULL)
+                break;
+            if (dyn.d_tag == DT_SONAME) {
+                e->soname = elf_strptr(e->elf, sh.sh_link, dyn.d_un.d_val);
+                return;
+            }
+        }
+    }
+}
+
+static pf_err index_sections(struct pf_elf *e)
+{
+    size_t shnum, shstrndx;
+
+    if (elf_getshdrnum(e->elf, &shnum) != 0)
+        return PF_ERR_CORRUPT;
+    /* A file without section headers (sstrip) still has program headers;
+     * it just has no symbols or named sections. */
+    if (shnum == 0) {
+        /* libelf reports none when they lie past the end of the file. */
+        return e->ehdr.e_shnum != 0 ? PF_ERR_CORRUPT : PF_OK;
+    }
+    if (elf_getshdrstrndx(e->elf, &shstrndx) != 0)
+        return PF_ERR_CORRUPT;
+    e->sec = calloc(shnum, sizeof(*e->sec));
+    if (!e->sec)
+        return PF_ERR_NOMEM;
+
+    Elf_Scn *scn = NULL;
+    while ((scn = elf_nextscn(e->elf, scn)) != NULL && e->nsec < shnum) {
+        GElf_Shdr sh;
+        if (!gelf_getshdr(scn, &sh))
+            return PF_ERR_CORRUPT;
+        const char *name = elf_strptr(e->elf, shstrndx, sh.sh_name);
+        e->sec[e->nsec++] = (struct section){
+            .name = name ? name : "",
+            .addr = sh.sh_addr,
+            .size = sh.sh_size,
+            .type = sh.sh_type,
+            .scn = scn,
+        };
+    }
+    return PF_OK;
+}
+
+static pf_err index_phdrs(struct pf_elf *e)
+{
+    size_t n;
+
+    if (elf_getphdrnum(e->elf, &n) != 0)
+        return PF_ERR_CORRUPT;
+    if (n == 0)
+        return PF_OK;
+    e->ph = calloc(n, sizeof(*e->ph));
+    if (!e->ph)
+        return PF_ERR_NOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (!gelf_getphdr(e->elf, (int)i, &e->ph[e->nph++]))
+            return PF_ERR_CORRUPT;
+    return PF_OK;
+}
+
+pf_err pf_elf_open(const char *path, struct pf_diag *diag, struct pf_elf **out)
+{
+    pf_err err;
+    struct pf_elf *e;
+
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return pf_diag_set(diag, PF_ERR_INTERNAL, "libelf: %s", elf_errmsg(-1));
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return pf_diag_set(diag, PF_ERR_NOMEM, "%s: out of memory", path);
+    e->fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (e->fd < 0) {
+        err = pf_diag_errno(diag, PF_ERR_IO, errno, "%s: open failed", path);
+        goto fail;
+    }
+    e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
+    if (!e->elf || elf_kind(e->elf) != ELF_K_ELF) {
+        err = pf_diag_set(diag, PF_ERR_NOTPYTHON, "%s: not an ELF file", path);
+        goto fail;
+    }
+    if (!gelf_getehdr(e->elf, &e->ehdr)) {
+        err = pf_diag_set(diag, PF_ERR_CORRUPT, "%s: bad ELF header: %s", path, elf_errmsg(-1));
+        goto fail;
+    }
+
+    /* The kernel and ld.so map segments at the run-time page size, not at
+     * p_align (which is the linker's max-page-size, up to 2 MiB on older
+     * x86_64 binaries, and would merge a data segment's page with text). */
+    long page = sysconf(_SC_PAGESIZE);
+    e->page = page > 0 && (page & (page - 1)) == 0 ? (uint64_t)page : 4096;
+
+    err = index_phdrs(e);
+    if (!err)
+        err = index_sections(e);
+    if (!err)
+        err = index_symbols(e);
+    if (err) {
+        if (err == PF_ERR_NOMEM)
+            pf_diag_set(diag, err, "%s: out of memory", path);
+        else {
+            int le = elf_errno(); /* 0 when the check was ours, not libelf's */
+            pf_diag_set(diag, err, "%s: malformed ELF file%s%s", path, le ? ": " : "",
+                        le ? elf_errmsg(le) : "");
+        }
+        goto fail;
+    }
+    find_soname(e);
+
+    *out = e;
+    return PF_OK;
+fail:
+    pf_elf_close(e);
+    return err;
+}
+
+pf_err pf_elf_symbol(const struct pf_elf *e, const char *name, uint64_t *value, uint64_t *size)
+{
+    size_t lo = 0, hi = e->nsym;
+
+    /* Lower bound: the first entry with this name has the best rank. */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(e->sym[mid].name, name) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    if (lo == e->nsym || strcmp(e->sym[lo].name, name) != 0)
+        return PF_ERR_NOTFOUND;
+    if (value)
+        *value = e->sym[lo].value;
+    if (size)
+        *size = e->sym[lo].size;
+    return PF_OK;
+}
+
+static const struct section *section_by_name(const struct pf_elf *e, const char *name)
+{
+    for (size_t i = 0; i < e->nsec; i++)
+        if (strcmp(e->sec[i].name, name) == 0)
+            return &e->sec[i];
+    return NULL;
+}
+
+pf_err pf_elf_section(const struct pf_elf *e, const char *name, uint64_t *addr, uint64_t *size)
+{
+    const struct section *s = section_by_name(e, name);
+
+    if (!s)
+        return PF_ERR_NOTFOUND;
+    if (addr)
+        *addr = s->addr;
+    if (size)
+        *size = s->size;
+    return PF_OK;
+}
+
+pf_err pf_elf_read_vaddr(const struct pf_elf *e, uint64_t vaddr, void *dst, size_t len)
+{
+    for (size_t i = 0; i < e->nph; i++) {
+        const GElf_Phdr *p = &e->ph[i];
+        if (p->p_type != PT_LOAD || vaddr < p->p_vaddr)
+            continue;
+        /* Only [p_vaddr, p_vaddr + p_filesz) is in the file; the rest of
+         * p_memsz (.bss) is zero-filled at load time. */
+        uint64_t off = vaddr - p->p_vaddr;
+        if (off > p->p_filesz || len > p->p_filesz - off)
+            continue;
+        uint64_t pos = p->p_offset + off;
+        if (pos < p->p_offset || pos > (uint64_t)INT64_MAX)
+            return PF_ERR_CORRUPT;
+
+        size_t done = 0;
+        while (done < len) {
+            ssize_t got = pread(e->fd, (char *)dst + done, len - done, (off_t)(pos + done));
+            if (got < 0 && errno == EINTR)
+                continue;
+            if (got <= 0)
+                return PF_ERR_IO; /* an error, or a file shorter than its headers */
+            done += (size_t)got;
+        }
+        return PF_OK;
+    }
+    return PF_ERR_NOTFOUND;
+}
+
+pf_err pf_elf_load_base(const struct pf_elf *e, uint64_t offset, uint64_t *vaddr_page)
+{
+    const uint64_t mask = ~(e->page - 1);
+    const uint64_t want = offset & mask;
+
+    /* The usual case: a mapping starts where a segment does, each segment
+     * being mapped at page_down(p_offset) -> page_down(p_vaddr). Take the
+     * first in header order, as segments of tiny files can share a page. */
+    for (size_t i = 0; i < e->nph; i++) {
+        const GElf_Phdr *p = &e->ph[i];
+        if (p->p_type == PT_LOAD && (p->p_offset & mask) == want) {
+            *vaddr_page = p->p_vaddr & mask;
+            return PF_OK;
+        }
+    }
+    /* A mapping can also start inside a segment: mprotect() splits a VMA,
+     * e.g. the RW segment into its RELRO part (r--) and the rest (rw-).
+     * Its offset then corresponds to a vaddr as far into the segment. */
+    for (size_t i = 0; i < e->nph; i++) {
+        const GElf_Phdr *p = &e->ph[i];
+        uint64_t first = p->p_offset & mask;
+        /* want < p_offset + p_filesz, written so it cannot overflow */
+        if (p->p_type == PT_LOAD && want > first && want - p->p_offset < p->p_filesz) {
+            *vaddr_page = (p->p_vaddr & mask) + (want - first);
+            return PF_OK;
+        }
+    }
+    return PF_ERR_NOTFOUND;
+}
+
+bool pf_elf_is_dyn(const struct pf_elf *e)
+{
+    return e->ehdr.e_type == ET_DYN;
+}
+
+const char *pf_elf_soname(const struct pf_elf *e)
+{
+    return e->soname;
+}
+
+pf_err pf_elf_scan_rodata(const struct pf_elf *e,
+                          bool (*visit)(void *ctx, const char *bytes, size_t len, uint64_t vaddr),
+                          void *ctx)
+{
+    const struct section *s = section_by_name(e, ".rodata");
+    Elf_Data *d = NULL;
+    bool any = false;
+
+    if (!s || s->type == SHT_NOBITS)
+        return PF_ERR_NOTFOUND;
+    while ((d = elf_getdata(s->scn, d)) != NULL) {
+        if (!d->d_buf || d->d_size == 0)
+            continue;
+        any = true;
+        if (!visit(ctx, d->d_buf, d->d_size, s->addr + (uint64_t)d->d_off))
+            break;
+    }
+    return any ? PF_OK : PF_ERR_NOTFOUND;
+}

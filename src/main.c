@@ -1,0 +1,197 @@
+/* main: the only code that prints diagnostics, installs signal handlers and
+ * decides the exit status. It wires the stages together:
+ * attach/launch -> sample (read, decode, aggregate) -> detach -> write. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "pyflame/agg.h"
+#include "pyflame/cli.h"
+#include "pyflame/intern.h"
+#include "pyflame/log.h"
+#include "pyflame/mem.h"
+#include "pyflame/proc.h"
+#include "pyflame/sampler.h"
+#include "pyflame/writer.h"
+#include "pyflame_config.h"
+
+/* The one global: set by SIGINT/SIGTERM, read by the sampler loop. */
+static volatile sig_atomic_t g_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+static void log_to_stderr(enum pf_log_level level, const char *msg)
+{
+    (void)level;
+    fprintf(stderr, "pyflame: %s\n", msg);
+}
+
+static void install_signals(void)
+{
+    struct sigaction sa;
+    sigset_t block;
+
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    /* No SA_RESTART: a signal must cut the wait for the next tick short. */
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    /* A closed output pipe (pyflame ... | head) must not kill us while the
+     * target is attached; the write fails with EPIPE instead. */
+    signal(SIGPIPE, SIG_IGN);
+    /* ptrace events arrive as SIGCHLD; the sampler waits for them. */
+    sigemptyset(&block);
+    sigaddset(&block, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &block, NULL);
+}
+
+static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg *agg,
+                          const struct pf_options *o)
+{
+    uint64_t failed = pf_agg_failed(agg);
+    double rate = st->elapsed > 0 ? (double)st->ticks / st->elapsed : 0;
+
+    fprintf(stderr, "pyflame: %llu samples in %.2f s (%.1f/s, requested %.1f/s): %llu with a stack, "
+                    "%llu idle, %llu failed",
+            (unsigned long long)st->ticks, st->elapsed, rate, 1.0 / o->rate,
+            (unsigned long long)pf_agg_stack_samples(agg), (unsigned long long)pf_agg_idle(agg),
+            (unsigned long long)failed);
+    if (failed) {
+        const char *sep = " (";
+        for (int r = 0; r < PF_FAIL__COUNT; r++) {
+            uint64_t n = pf_agg_failed_by(agg, (enum pf_fail_reason)r);
+            if (n) {
+                fprintf(stderr, "%s%llu %s", sep, (unsigned long long)n, pf_fail_reason_name((enum pf_fail_reason)r));
+                sep = ", ";
+            }
+        }
+        fputc(')', stderr);
+    }
+    if (st->skipped)
+        fprintf(stderr, "; %llu ticks skipped (sampling fell behind)", (unsigned long long)st->skipped);
+    if (st->before_ready)
+        fprintf(stderr, "; %llu ticks before the interpreter was ready", (unsigned long long)st->before_ready);
+    if (st->stopped_samples)
+        fprintf(stderr, "; target stopped %.0f us per sample (median, p99 %.0f us)",
+                st->stop_ns_median / 1e3, st->stop_ns_p99 / 1e3);
+    fputc('\n', stderr);
+}
+
+int main(int argc, char **argv)
+{
+    struct pf_options o;
+    struct pf_diag diag = {{0}};
+    struct pf_proc *proc = NULL;
+    struct pf_mem mem = {0};
+    struct pf_intern *names = NULL;
+    struct pf_agg *agg = NULL;
+    struct pf_sampler *sampler = NULL;
+    FILE *out = stdout;
+    int status = 1;
+    pf_err err;
+
+    if ((err = pf_cli_parse(argc, argv, &o, &diag))) {
+        fprintf(stderr, "pyflame: %s\nTry 'pyflame --help' for more information.\n", diag.msg);
+        return 2;
+    }
+    if (o.help) {
+        fputs(pf_cli_usage(), stdout);
+        return 0;
+    }
+    if (o.version) {
+        printf("pyflame %s\n", PYFLAME_VERSION);
+        return 0;
+    }
+    if (o.bare_pid)
+        fprintf(stderr, "pyflame: warning: a bare PID is deprecated; use -p %d\n", (int)o.pid);
+    pf_log_set_sink(log_to_stderr, o.verbose ? PF_LOG_INFO : PF_LOG_WARN);
+    if (o.output && !(out = fopen(o.output, "we"))) {
+        fprintf(stderr, "pyflame: cannot write %s: %s\n", o.output, strerror(errno));
+        return 1;
+    }
+    install_signals();
+
+    if (o.trace_argv)
+        err = pf_proc_launch(o.trace_argv, o.output == NULL, &diag, &proc);
+    else
+        err = pf_proc_attach(o.pid, &diag, &proc);
+    if (err) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
+        goto out;
+    }
+    if ((err = pf_mem_open_pid(pf_proc_pid(proc), &mem)) || (err = pf_intern_new(&names)) ||
+        (err = pf_agg_new(&agg))) {
+        fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
+        goto out;
+    }
+    struct pf_sampler_opts so = {
+        .interval = o.rate,
+        .duration = o.seconds,
+        .line_numbers = o.line_numbers,
+        .wait_for_python = o.trace_argv != NULL,
+        .ready_timeout = 2.0,
+        .abi = o.abi,
+    };
+    if ((err = pf_sampler_new(proc, &mem, names, agg, &so, &sampler))) {
+        fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
+        goto out;
+    }
+    err = pf_sampler_run(sampler, &g_stop, &diag);
+    const struct pf_sampler_stats *st = pf_sampler_stats(sampler);
+
+    /* Let the target go before anything else: writing can take a while. */
+    int wstatus = 0;
+    bool exited = pf_proc_exit_status(proc, &wstatus);
+    pf_proc_detach(proc);
+    proc = NULL;
+
+    if (err) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
+        goto out;
+    }
+    if (!st->target_found) {
+        fprintf(stderr, "pyflame: %s\n",
+                diag.msg[0] ? diag.msg : "the command ended before a CPython interpreter was found");
+        goto out;
+    }
+    if (st->end == PF_ERR_EXEC)
+        fprintf(stderr, "pyflame: the process executed a new program; stopped profiling\n");
+    struct pf_write_opts wo = {.include_idle = !o.exclude_idle};
+    if ((err = pf_writer_collapsed.write(out, agg, names, &wo))) {
+        fprintf(stderr, "pyflame: writing the profile failed: %s\n",
+                errno == EPIPE ? "output pipe closed" : strerror(errno));
+        goto out;
+    }
+    print_summary(st, agg, &o);
+    status = 0;
+    if (o.trace_argv && exited) {
+        /* With -t, exit as the command did, like time(1) does. */
+        if (WIFEXITED(wstatus))
+            status = WEXITSTATUS(wstatus);
+        else if (WIFSIGNALED(wstatus))
+            status = 128 + WTERMSIG(wstatus);
+    } else if (!o.trace_argv && st->end == PF_ERR_EXITED) {
+        fprintf(stderr, "pyflame: process %d exited\n", (int)o.pid);
+    }
+out:
+    pf_sampler_free(sampler);
+    pf_proc_detach(proc);
+    pf_mem_close(&mem);
+    pf_agg_free(agg);
+    pf_intern_free(names);
+    if (out != stdout && out && fclose(out) != 0 && status == 0) {
+        fprintf(stderr, "pyflame: cannot write %s: %s\n", o.output, strerror(errno));
+        status = 1;
+    }
+    return status;
+}

@@ -1,0 +1,54 @@
+#include "pyflame/writer.h"
+
+#include <stdio.h>
+#include <string.h>
+
+#include "pyflame/linetable.h"
+
+static const struct pf_writer *const WRITERS[] = {
+    &pf_writer_collapsed,
+};
+
+const struct pf_writer *pf_writer_find(const char *name)
+{
+    for (size_t i = 0; i < sizeof(WRITERS) / sizeof(WRITERS[0]); i++)
+        if (strcmp(WRITERS[i]->name, name) == 0)
+            return WRITERS[i];
+    return NULL;
+}
+
+/* FlameGraph splits frames on ';' and records on newlines. */
+static void sanitize(char *s)
+{
+    for (; *s; s++)
+        if (*s == ';')
+            *s = ':';
+        else if (*s == '\n' || *s == '\r')
+            *s = ' ';
+}
+
+size_t pf_writer_frame_text(const struct pf_intern *names, uint32_t frame_id, char *buf, size_t cap)
+{
+    const struct pf_frame_text *f = pf_intern_frame_get(names, frame_id);
+    int n;
+
+    if (!f)
+        n = snprintf(buf, cap, "(unknown)");
+    else if (f->kind == PF_FRAME_PSEUDO)
+        n = snprintf(buf, cap, "%s", pf_intern_text(names, f->name));
+    else if (f->line == PF_LINE_OMITTED)
+        n = snprintf(buf, cap, "%s:%s", pf_intern_text(names, f->file), pf_intern_text(names, f->name));
+    else if (f->line == PF_LINE_NONE)
+        /* The table says this instruction has no line (3.10+): say so
+         * rather than print a line that was not executing. */
+        n = snprintf(buf, cap, "%s:%s:?", pf_intern_text(names, f->file), pf_intern_text(names, f->name));
+    else
+        n = snprintf(buf, cap, "%s:%s:%d", pf_intern_text(names, f->file), pf_intern_text(names, f->name),
+                     (int)f->line);
+    if (n < 0)
+        n = 0;
+    if ((size_t)n >= cap)
+        n = cap ? (int)cap - 1 : 0;
+    sanitize(buf);
+    return (size_t)n;
+}

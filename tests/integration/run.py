@@ -1,0 +1,217 @@
+#!/usr/bin/env python3
+"""Integration test: profile a real interpreter running targets/spin.py and
+check the exact stack, function names and line numbers pyflame reports.
+
+    run.py --pyflame BUILD/pyflame --python 3.11 --mode attach|launch
+
+--python is X.Y (the newest pyenv build of that minor version) or
+"debian-3.11" (/usr/bin/python3.11, Debian's static, stripped build).
+Exit 77 (meson's "skipped") when that interpreter is not installed.
+"""
+import argparse
+import glob
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SPIN = os.path.join(HERE, "targets", "spin.py")
+SKIP = 77
+
+
+def pyenv_root():
+    root = os.environ.get("PYENV_ROOT")
+    if root:
+        return root
+    try:
+        return subprocess.check_output(["pyenv", "root"], universal_newlines=True).strip()
+    except (OSError, subprocess.CalledProcessError):
+        return os.path.expanduser("~/.pyenv")
+
+
+def find_python(spec):
+    if spec == "debian-3.11":
+        path = "/usr/bin/python3.11"
+        if os.path.isfile(path) and not os.path.islink(path):
+            return path
+        return None
+    def patch(p):
+        m = re.search(r"/(\d+)\.(\d+)\.(\d+)/bin/python$", p)
+        return int(m.group(3)) if m else -1
+    found = glob.glob(os.path.join(pyenv_root(), "versions", spec + ".*", "bin", "python"))
+    found = [p for p in found if re.search(r"/\d+\.\d+\.\d+/bin/python$", p)]
+    return max(found, key=patch) if found else None
+
+
+def markers(path):
+    lines = {}
+    with open(path) as f:
+        for n, text in enumerate(f, 1):
+            m = re.search(r"# LINE (\w+)", text)
+            if m:
+                lines[m.group(1)] = n
+    return lines
+
+
+def expected_stack(with_lines=True):
+    L = markers(SPIN)
+    chain = [("<module>", L["module"]), ("main", L["main"]), ("outer", L["outer"]),
+             ("middle", L["middle"]), ("leaf", L["leaf"])]
+    if with_lines:
+        return ["%s:%s:%d" % (SPIN, name, line) for name, line in chain]
+    return ["%s:%s" % (SPIN, name) for name, _ in chain]
+
+
+def parse_collapsed(text):
+    stacks, idle, failed = {}, 0, 0
+    for line in text.splitlines():
+        stack, _, count = line.rpartition(" ")
+        assert stack and count.isdigit(), "malformed output line: %r" % line
+        if stack == "(idle)":
+            idle = int(count)
+        elif stack == "(failed)":
+            failed = int(count)
+        else:
+            key = tuple(stack.split(";"))
+            assert key not in stacks, "stack printed twice: %r" % line
+            stacks[key] = int(count)
+    return stacks, idle, failed
+
+
+def thread_states(pid):
+    states = {}
+    for stat in glob.glob("/proc/%d/task/*/stat" % pid):
+        try:
+            with open(stat) as f:
+                data = f.read()
+        except IOError:
+            continue
+        states[stat.split("/")[4]] = data[data.rindex(")") + 2]
+    return states
+
+
+def fail(msg, out="", err=""):
+    sys.stderr.write("FAIL: %s\n" % msg)
+    if out:
+        sys.stderr.write("--- profile ---\n%s\n" % out[-4000:])
+    if err:
+        sys.stderr.write("--- pyflame stderr ---\n%s\n" % err[-4000:])
+    sys.exit(1)
+
+
+def check_profile(out, err, want, min_share):
+    stacks, idle, failed = parse_collapsed(out)
+    total = sum(stacks.values())
+    if not stacks:
+        fail("no stacks in the profile", out, err)
+    best = max(stacks, key=stacks.get)
+    if want not in stacks:
+        fail("expected stack not found:\n  %s" % ";".join(want), out, err)
+    if best != want:
+        fail("most frequent stack is not the expected one:\n  got  %s\n  want %s"
+             % (";".join(best), ";".join(want)), out, err)
+    share = float(stacks[want]) / total
+    if share < min_share:
+        fail("expected stack is only %.0f%% of samples" % (100 * share), out, err)
+    if failed > max(2, total // 20):
+        fail("%d failed samples out of %d" % (failed, total), out, err)
+    if "samples in" not in err:
+        fail("no summary on stderr", out, err)
+    return total, idle, failed
+
+
+def attach(pyflame, python, args):
+    tmp = tempfile.mkdtemp(prefix="pyflame-it-")
+    ready = os.path.join(tmp, "ready")
+    target = subprocess.Popen([python, SPIN, "0", ready])
+    try:
+        deadline = time.time() + 20
+        while not os.path.exists(ready):
+            if target.poll() is not None or time.time() > deadline:
+                fail("target did not start (exit %r)" % target.poll())
+            time.sleep(0.01)
+        cmd = [pyflame, "-s", "1", "-r", "0.005"] + args + ["-p", str(target.pid)]
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             universal_newlines=True)
+        try:
+            out, err = p.communicate(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            fail("pyflame did not finish within 30 s")
+        if p.returncode != 0:
+            fail("pyflame exited %d" % p.returncode, out, err)
+        time.sleep(0.05)
+        if target.poll() is not None:
+            fail("target died while profiled (status %r)" % target.returncode, out, err)
+        states = thread_states(target.pid)
+        bad = {t: s for t, s in states.items() if s in "tT"}
+        if bad:
+            fail("target threads left stopped: %r" % bad, out, err)
+        return out, err
+    finally:
+        if target.poll() is None:
+            target.send_signal(signal.SIGKILL)
+        target.wait()
+
+
+def launch(pyflame, python, args, seconds, rate):
+    tmp = tempfile.mkdtemp(prefix="pyflame-it-")
+    prof = os.path.join(tmp, "profile.txt")
+    cmd = [pyflame, "-r", rate, "-o", prof] + args + ["-t", python, SPIN, seconds]
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True)
+    try:
+        out, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail("pyflame -t did not finish within 60 s")
+    if p.returncode != 0:
+        fail("pyflame -t exited %d" % p.returncode, out, err)
+    if out:
+        fail("pyflame -t -o wrote to stdout: %r" % out[:200])
+    with open(prof) as f:
+        return f.read(), err
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pyflame", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--mode", choices=["attach", "launch"], required=True)
+    a = ap.parse_args()
+
+    python = find_python(a.python)
+    if not python:
+        print("skipped: CPython %s is not installed" % a.python)
+        return SKIP
+    print("interpreter: %s" % python)
+    if a.mode == "attach":
+        out, err = attach(a.pyflame, python, [])
+        total, idle, failed = check_profile(out, err, tuple(expected_stack()), 0.9)
+        if total < 100:
+            fail("only %d samples in 1 s at 200 Hz" % total, out, err)
+        print("attach: %d samples, %d idle, %d failed" % (total, idle, failed))
+        out, err = attach(a.pyflame, python, ["-n"])
+        check_profile(out, err, tuple(expected_stack(False)), 0.9)
+        print("attach -n: ok")
+    else:
+        out, err = launch(a.pyflame, python, [], "1.0", "0.005")
+        total, idle, failed = check_profile(out, err, tuple(expected_stack()), 0.5)
+        print("launch: %d samples, %d idle, %d failed" % (total, idle, failed))
+        # A 50 ms program must still be seen: sampling starts at the exec.
+        out, err = launch(a.pyflame, python, [], "0.05", "0.001")
+        stacks, _, _ = parse_collapsed(out)
+        want = tuple(expected_stack())
+        if stacks.get(want, 0) < 5:
+            fail("a 50 ms run shows its stack %d times" % stacks.get(want, 0), out, err)
+        print("launch 50 ms: expected stack %d times" % stacks[want])
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
