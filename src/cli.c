@@ -21,7 +21,12 @@ static const char USAGE[] =
     "                           exits); 0 takes a single snapshot\n"
     "  -r, --rate=SECS          seconds between samples (default 0.01)\n"
     "  -o, --output=PATH        write the profile to PATH instead of stdout\n"
-    "  -x, --exclude-idle       leave out the \"(idle)\" line\n"
+    "  -x, --exclude-idle       leave out idle samples: the \"(idle)\" line, and with\n"
+    "                           --threads the threads the kernel says are sleeping\n"
+    "      --threads            sample every Python thread, not only the GIL holder;\n"
+    "                           stacks of sleeping threads end in an \"(idle)\" frame\n"
+    "      --show-threads       add a root frame \"(thread TID NAME)\" to every stack\n"
+    "  -d, --dump               print the stack of every thread once and exit\n"
     "  -n, --no-line-numbers    frames are file:function, without the line\n"
     "      --abi=X.Y            read the interpreter as CPython X.Y (for builds whose\n"
     "                           version cannot be detected)\n"
@@ -62,7 +67,7 @@ static bool parse_pid(const char *text, pid_t *out)
     return true;
 }
 
-enum { OPT_ABI = 256, OPT_VERBOSE };
+enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -76,6 +81,9 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"no-line-numbers", no_argument, NULL, 'n'},
         {"abi", required_argument, NULL, OPT_ABI},
         {"verbose", no_argument, NULL, OPT_VERBOSE},
+        {"threads", no_argument, NULL, OPT_THREADS},
+        {"show-threads", no_argument, NULL, OPT_SHOW_THREADS},
+        {"dump", no_argument, NULL, 'd'},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -87,7 +95,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
     optind = 1;
     opterr = 0;
     /* '+': stop at the first non-option, so -t's command keeps its own flags. */
-    while (!trace && (c = getopt_long(argc, argv, "+:p:ts:r:o:xnvh", LONG, NULL)) != -1) {
+    while (!trace && (c = getopt_long(argc, argv, "+:p:ts:r:o:xnvhd", LONG, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (!parse_pid(optarg, &o.pid))
@@ -120,6 +128,9 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case 'h': o.help = true; break;
         case OPT_ABI: o.abi = optarg; break;
         case OPT_VERBOSE: o.verbose = true; break;
+        case OPT_THREADS: o.threads = true; break;
+        case OPT_SHOW_THREADS: o.show_threads = true; break;
+        case 'd': o.dump = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:
@@ -132,6 +143,8 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         *out = o;
         return PF_OK;
     }
+    if (o.dump && trace)
+        return pf_diag_set(diag, PF_ERR_USAGE, "-d takes a running process (-p), not -t");
     if (trace) {
         if (optind >= argc)
             return pf_diag_set(diag, PF_ERR_USAGE, "-t needs a command to run");

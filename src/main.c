@@ -34,6 +34,19 @@ static void log_to_stderr(enum pf_log_level level, const char *msg)
     fprintf(stderr, "pyflame: %s\n", msg);
 }
 
+struct dump_ctx {
+    FILE *out;
+    const struct pf_intern *names;
+    pf_err err;
+};
+
+static void dump_thread(void *ctx, const struct pf_thread_stack *t)
+{
+    struct dump_ctx *d = ctx;
+    if (!d->err)
+        d->err = pf_writer_dump_thread(d->out, d->names, t);
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -141,7 +154,15 @@ int main(int argc, char **argv)
         .wait_for_python = o.trace_argv != NULL,
         .ready_timeout = 2.0,
         .abi = o.abi,
+        .all_threads = o.threads,
+        .skip_idle = o.exclude_idle,
+        .thread_roots = o.show_threads,
     };
+    struct dump_ctx dump = {.out = out, .names = names};
+    if (o.dump) {
+        so.dump = dump_thread;
+        so.dump_ctx = &dump;
+    }
     if ((err = pf_sampler_new(proc, &mem, names, agg, &so, &sampler))) {
         fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
         goto out;
@@ -166,6 +187,14 @@ int main(int argc, char **argv)
     }
     if (st->end == PF_ERR_EXEC)
         fprintf(stderr, "pyflame: the process executed a new program; stopped profiling\n");
+    if (o.dump) {
+        if (dump.err || fflush(out) != 0) {
+            fprintf(stderr, "pyflame: writing the dump failed\n");
+            goto out;
+        }
+        status = 0;
+        goto out;
+    }
     struct pf_write_opts wo = {.include_idle = !o.exclude_idle};
     if ((err = pf_writer_collapsed.write(out, agg, names, &wo))) {
         fprintf(stderr, "pyflame: writing the profile failed: %s\n",

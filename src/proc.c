@@ -25,6 +25,9 @@ struct task {
     bool interrupt_sent; /* a PTRACE_INTERRUPT whose stop we have not seen */
     bool group_stop;     /* in a job-control stop, held with PTRACE_LISTEN */
     int pending_sig;     /* signal to re-inject on resume */
+    int stat_fd;         /* /proc/PID/task/TID/stat, opened on first use */
+    int schedstat_fd;    /* /proc/PID/task/TID/schedstat, likewise */
+    char comm[16];       /* thread name, read on first use */
 };
 
 struct pf_proc {
@@ -67,15 +70,20 @@ static struct task *add(struct pf_proc *p, pid_t tid)
         p->cap = cap;
     }
     t = &p->tasks[p->n++];
-    *t = (struct task){.tid = tid};
+    *t = (struct task){.tid = tid, .stat_fd = -1, .schedstat_fd = -1};
     return t;
 }
 
 static void drop(struct pf_proc *p, pid_t tid)
 {
     struct task *t = find(p, tid);
-    if (t)
+    if (t) {
+        if (t->stat_fd >= 0)
+            close(t->stat_fd);
+        if (t->schedstat_fd >= 0)
+            close(t->schedstat_fd);
         *t = p->tasks[--p->n]; /* order does not matter */
+    }
 }
 
 static void read_tls(struct task *t)
@@ -556,6 +564,86 @@ size_t pf_proc_thread_count(const struct pf_proc *p)
     return p->n;
 }
 
+/* pread a /proc/PID/task/TID file through a cached descriptor. */
+static pf_err read_task_file(struct pf_proc *p, struct task *t, int *fd, const char *name, char *buf,
+                             size_t cap)
+{
+    if (*fd < 0) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)p->pid, (int)t->tid, name);
+        *fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (*fd < 0)
+            return pf_err_from_errno(errno);
+    }
+    /* One pread of an open file: the kernel formats it afresh each time. */
+    ssize_t n = pread(*fd, buf, cap - 1, 0);
+    if (n <= 0)
+        return PF_ERR_NOPROC;
+    buf[n] = '\0';
+    return PF_OK;
+}
+
+pf_err pf_proc_thread_state(struct pf_proc *p, pid_t tid, char *state)
+{
+    struct task *t = find(p, tid);
+    char buf[512];
+    pf_err err;
+
+    if (!t)
+        return PF_ERR_NOPROC;
+    if ((err = read_task_file(p, t, &t->stat_fd, "stat", buf, sizeof(buf))))
+        return err;
+    /* "tid (comm) S ...": comm may hold spaces and parentheses. */
+    char *close_paren = strrchr(buf, ')');
+    if (!close_paren || close_paren[1] != ' ' || !close_paren[2])
+        return PF_ERR_CORRUPT;
+    *state = close_paren[2];
+    return PF_OK;
+}
+
+pf_err pf_proc_thread_runs(struct pf_proc *p, pid_t tid, uint64_t *runs)
+{
+    struct task *t = find(p, tid);
+    char buf[128];
+    unsigned long long run_ns, wait_ns, count;
+    pf_err err;
+
+    if (!t)
+        return PF_ERR_NOPROC;
+    if ((err = read_task_file(p, t, &t->schedstat_fd, "schedstat", buf, sizeof(buf))))
+        return err;
+    /* "run_ns wait_ns timeslices" (Documentation/scheduler/sched-stats.rst) */
+    if (sscanf(buf, "%llu %llu %llu", &run_ns, &wait_ns, &count) != 3)
+        return PF_ERR_CORRUPT;
+    *runs = count;
+    return PF_OK;
+}
+
+pf_err pf_proc_thread_name(struct pf_proc *p, pid_t tid, char *buf, size_t cap)
+{
+    struct task *t = find(p, tid);
+
+    if (!t)
+        return PF_ERR_NOPROC;
+    if (!t->comm[0]) {
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)p->pid, (int)tid);
+        int fd = open(path, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            return pf_err_from_errno(errno);
+        ssize_t n = read(fd, t->comm, sizeof(t->comm) - 1);
+        close(fd);
+        if (n <= 0)
+            return PF_ERR_NOPROC;
+        t->comm[n] = '\0';
+        char *nl = strchr(t->comm, '\n');
+        if (nl)
+            *nl = '\0';
+    }
+    snprintf(buf, cap, "%s", t->comm);
+    return PF_OK;
+}
+
 bool pf_proc_group_stopped(const struct pf_proc *p)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -594,6 +682,12 @@ void pf_proc_detach(struct pf_proc *p)
         }
         drop(p, tid);
         drain(p);
+    }
+    for (size_t i = 0; i < p->n; i++) {
+        if (p->tasks[i].stat_fd >= 0)
+            close(p->tasks[i].stat_fd);
+        if (p->tasks[i].schedstat_fd >= 0)
+            close(p->tasks[i].schedstat_fd);
     }
     free(p->tasks);
     free(p);

@@ -1,5 +1,6 @@
 #include "pyflame/sampler.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -12,12 +13,6 @@
 
 #define CODE_CACHE_SIZE 8192
 #define HIST_US 10000 /* stop-time histogram: 1 us buckets up to 10 ms */
-
-/* One frame as copied in the stop window. */
-struct rec {
-    uint32_t file, name;
-    int32_t line;
-};
 
 struct pf_sampler {
     struct pf_proc *proc;
@@ -36,10 +31,16 @@ struct pf_sampler {
     size_t header_size;
     struct pf_iov *iov;
     unsigned char *ok;
-    struct rec *recs;
+    uint32_t *ids; /* frame ids of one stack, innermost first */
     uint32_t *stack;
+    uint64_t *tstates;
+    uint32_t idle_frame;
+    uint32_t tid_offset; /* <= 3.10: TID inside struct pthread, 0 = unknown */
+    bool tid_offset_tried;
     uint64_t *hist; /* HIST_US + 1 buckets */
 };
+
+static pf_err pseudo_frame(struct pf_sampler *s, const char *text, uint32_t *id);
 
 static uint64_t now_ns(void)
 {
@@ -70,16 +71,16 @@ pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern
     s->frames = calloc(PF_MAX_DEPTH, sizeof(*s->frames));
     s->iov = calloc(PF_MAX_DEPTH, sizeof(*s->iov));
     s->ok = calloc(PF_MAX_DEPTH, 1);
-    s->recs = calloc(PF_MAX_DEPTH, sizeof(*s->recs));
-    s->stack = calloc(PF_MAX_DEPTH + 1, sizeof(*s->stack));
+    s->ids = calloc(PF_MAX_DEPTH, sizeof(*s->ids));
+    s->stack = calloc(PF_MAX_DEPTH + 3, sizeof(*s->stack)); /* + thread, (truncated), (idle) */
+    s->tstates = calloc(PF_MAX_THREADS, sizeof(*s->tstates));
     s->hist = calloc(HIST_US + 1, sizeof(*s->hist));
-    if (!s->frames || !s->iov || !s->ok || !s->recs || !s->stack || !s->hist)
+    if (!s->frames || !s->iov || !s->ok || !s->ids || !s->stack || !s->tstates || !s->hist)
         goto fail;
     if ((err = pf_code_cache_new(CODE_CACHE_SIZE, &s->codes)))
         goto fail;
-    struct pf_frame_text t = {.kind = PF_FRAME_PSEUDO};
-    if ((err = pf_intern_str(names, "(truncated)", 11, &t.name)) ||
-        (err = pf_intern_frame(names, &t, &s->truncated_frame)))
+    if ((err = pseudo_frame(s, "(truncated)", &s->truncated_frame)) ||
+        (err = pseudo_frame(s, "(idle)", &s->idle_frame)))
         goto fail;
     *out = s;
     return PF_OK;
@@ -97,8 +98,9 @@ void pf_sampler_free(struct pf_sampler *s)
     free(s->headers);
     free(s->iov);
     free(s->ok);
-    free(s->recs);
+    free(s->ids);
     free(s->stack);
+    free(s->tstates);
     free(s->hist);
     free(s);
 }
@@ -118,46 +120,98 @@ static enum pf_fail_reason reason_of(pf_err err)
     }
 }
 
-/* The OS thread that owns a thread state. */
-static pf_err thread_of(struct pf_sampler *s, uint64_t tstate, pid_t *tid)
+/* The OS thread that owns a thread state, from a copy of the tstate. */
+static pf_err thread_of(struct pf_sampler *s, const uint8_t *ts, pid_t *tid)
 {
     const struct pf_layout *L = s->stats.target.layout;
-    uint8_t buf[PF_MAX_STRUCT];
     uint64_t id;
     pf_err err;
 
-    if (L->tstate.size > sizeof(buf))
-        return PF_ERR_CORRUPT;
-    if ((err = pf_mem_read(s->mem, tstate, buf, L->tstate.size)))
-        return err;
     if (L->tstate.native_thread_id.width) {
         /* 3.11+: the kernel's TID, stored by the thread itself. */
-        if ((err = pf_field_uint(buf, L->tstate.size, L->tstate.native_thread_id, &id)))
+        if ((err = pf_field_uint(ts, L->tstate.size, L->tstate.native_thread_id, &id)))
             return err;
         *tid = (pid_t)id;
         return id && pf_proc_has_thread(s->proc, (pid_t)id) ? PF_OK : PF_ERR_NOTFOUND;
     }
-    /* <= 3.10: thread_id is pthread_self(), which on glibc is the thread's
-     * TLS base (fs_base on x86-64); proc maps it to a TID (CPYTHON.md 5). */
-    if ((err = pf_field_uint(buf, L->tstate.size, L->tstate.thread_id, &id)))
+    /* <= 3.10: thread_id is pthread_self(), the address of glibc's struct
+     * pthread, which holds the kernel TID (see find_tid_offset). */
+    if ((err = pf_field_uint(ts, L->tstate.size, L->tstate.thread_id, &id)))
         return err;
+    if (s->tid_offset) {
+        int32_t v;
+        if ((err = pf_mem_read(s->mem, id + s->tid_offset, &v, sizeof(v))))
+            return err;
+        *tid = v;
+        return v > 0 && pf_proc_has_thread(s->proc, v) ? PF_OK : PF_ERR_NOTFOUND;
+    }
+    /* Without it: pthread_self() is also the thread's TLS base (fs_base on
+     * x86-64), which proc learns by stopping a thread once (CPYTHON.md 5). */
     *tid = pf_proc_tid_by_tls(s->proc, id);
     return *tid ? PF_OK : PF_ERR_NOTFOUND;
 }
 
-/* Copy one thread's stack while it is stopped: frames, code objects (from
- * the cache, revalidated in one batched read), and the line of each frame. */
-static pf_err read_stack(struct pf_sampler *s, uint64_t tstate, size_t *depth, bool *truncated)
+/* <= 3.10 name threads by pthread_self(), the address of glibc's struct
+ * pthread, which holds the thread's kernel TID at an offset that depends on
+ * the glibc build (0x2d0 on x86-64 glibc 2.36). Find it from the target
+ * itself: the one offset at which the struct pthread of every thread state
+ * holds a distinct TID of the target. Reading it then needs no stop; the
+ * alternative (fs_base) stops every thread once. */
+#define PTHREAD_SCAN 2048
+static void find_tid_offset(struct pf_sampler *s, uint64_t interp)
 {
     const struct pf_target *T = &s->stats.target;
     const struct pf_layout *L = T->layout;
-    uint8_t buf[PF_MAX_STRUCT];
+    uint8_t ts[PF_MAX_STRUCT];
+    size_t n = 0, good = 0;
+    uint8_t *blocks = NULL;
+
+    if (pf_interp_threads(s->mem, T, interp, s->tstates, 64, &n) != PF_OK || n == 0)
+        return;
+    if (!(blocks = malloc(n * PTHREAD_SCAN)))
+        return;
+    for (size_t i = 0; i < n; i++) {
+        uint64_t id;
+        if (pf_mem_read(s->mem, s->tstates[i], ts, L->tstate.size) == PF_OK &&
+            pf_field_uint(ts, L->tstate.size, L->tstate.thread_id, &id) == PF_OK &&
+            pf_mem_read(s->mem, id, blocks + good * PTHREAD_SCAN, PTHREAD_SCAN) == PF_OK)
+            good++;
+    }
+    for (uint32_t off = 8; good == n && off + 4 <= PTHREAD_SCAN; off += 4) {
+        bool all = true;
+        for (size_t i = 0; i < n && all; i++) {
+            int32_t v;
+            uint64_t word;
+            memcpy(&v, blocks + i * PTHREAD_SCAN + off, 4);
+            memcpy(&word, blocks + i * PTHREAD_SCAN + off - 4, 8);
+            all = v > 0 && pf_proc_has_thread(s->proc, v);
+            /* The upper half of a user-space pointer can look like a TID. */
+            if (off % 8 == 4 && (uint32_t)word != 0 && word >> 32 == (uint32_t)v)
+                all = false;
+            for (size_t j = 0; j < i && all; j++)
+                all = memcmp(blocks + j * PTHREAD_SCAN + off, &v, 4) != 0;
+        }
+        if (all) {
+            s->tid_offset = off;
+            pf_log(PF_LOG_INFO, "threads: struct pthread holds the TID at offset %u", off);
+            break;
+        }
+    }
+    free(blocks);
+}
+
+/* Copy one thread's stack while it is stopped: frames, code objects (from
+ * the cache, revalidated in one batched read), and the line of each frame.
+ * `ts` is a copy of the thread state taken while stopped. */
+static pf_err read_stack(struct pf_sampler *s, const uint8_t *ts, size_t *depth, bool *truncated)
+{
+    const struct pf_target *T = &s->stats.target;
+    const struct pf_layout *L = T->layout;
     uint64_t frame;
     size_t n = 0, k = 0;
     pf_err err;
 
-    if ((err = pf_mem_read(s->mem, tstate, buf, L->tstate.size)) ||
-        (err = pf_frame_first(s->mem, L, buf, L->tstate.size, &frame)) ||
+    if ((err = pf_frame_first(s->mem, L, ts, L->tstate.size, &frame)) ||
         (err = pf_frame_walk(s->mem, L, frame, s->frames, PF_MAX_DEPTH, &n, truncated)))
         return err;
     for (size_t i = 0; i < n; i++)
@@ -181,7 +235,9 @@ static pf_err read_stack(struct pf_sampler *s, uint64_t tstate, size_t *depth, b
             continue;
         if (s->opts.line_numbers && (err = pf_code_line(code, L, s->frames[i].offset, &line)))
             return err;
-        s->recs[k++] = (struct rec){code->file, code->name, line};
+        struct pf_frame_text f = {.kind = PF_FRAME_PYTHON, .file = code->file, .name = code->name, .line = line};
+        if ((err = pf_intern_frame(s->names, &f, &s->ids[k++])))
+            return err;
     }
     *depth = k;
     return PF_OK;
@@ -196,21 +252,126 @@ static void record_stop_time(struct pf_sampler *s, uint64_t ns)
         s->stats.stop_ns_max = ns;
 }
 
-/* Count a stack whose frames are in s->recs, innermost first. */
-static pf_err count_stack(struct pf_sampler *s, size_t depth, bool truncated)
+static pf_err pseudo_frame(struct pf_sampler *s, const char *text, uint32_t *id)
+{
+    struct pf_frame_text f = {.kind = PF_FRAME_PSEUDO};
+    pf_err err = pf_intern_str(s->names, text, strlen(text), &f.name);
+    return err ? err : pf_intern_frame(s->names, &f, id);
+}
+
+/* Count the stack in s->ids (innermost first) for one thread. */
+static pf_err count_stack(struct pf_sampler *s, pid_t tid, size_t depth, bool truncated, bool idle)
 {
     size_t k = 0;
     pf_err err;
 
-    if (truncated)
-        s->stack[k++] = s->truncated_frame;
-    for (size_t i = depth; i-- > 0;) {
-        struct pf_frame_text f = {.kind = PF_FRAME_PYTHON, .file = s->recs[i].file,
-                                  .name = s->recs[i].name, .line = s->recs[i].line};
-        if ((err = pf_intern_frame(s->names, &f, &s->stack[k++])))
+    if (s->opts.thread_roots) {
+        char name[32] = "", label[64];
+        pf_proc_thread_name(s->proc, tid, name, sizeof(name));
+        snprintf(label, sizeof(label), "(thread %d %s)", (int)tid, name);
+        if ((err = pseudo_frame(s, label, &s->stack[k++])))
             return err;
     }
+    if (truncated)
+        s->stack[k++] = s->truncated_frame;
+    for (size_t i = depth; i-- > 0;)
+        s->stack[k++] = s->ids[i];
+    if (idle)
+        s->stack[k++] = s->idle_frame;
     return pf_agg_add(s->agg, s->stack, k, 1);
+}
+
+/* Stop one thread, check it still is what we think, read its stack,
+ * resume it. `holder` is the GIL holder's tstate we expect, or 0 when the
+ * GIL does not matter. On a failure that is not fatal, *why says why. */
+static pf_err sample_thread(struct pf_sampler *s, uint64_t interp, uint64_t tstate, pid_t tid,
+                            uint64_t holder, size_t *depth, bool *truncated,
+                            enum pf_fail_reason *why)
+{
+    const struct pf_target *T = &s->stats.target;
+    const struct pf_layout *L = T->layout;
+    uint8_t ts[PF_MAX_STRUCT];
+    pf_err err;
+
+    *why = PF_FAIL__COUNT;
+    *depth = 0;
+    *truncated = false;
+    /* The stop window: only reads until the thread is resumed. */
+    uint64_t t0 = now_ns();
+    err = pf_proc_stop_thread(s->proc, tid);
+    if (err == PF_ERR_EXEC || err == PF_ERR_NOMEM)
+        return err;
+    if (err) {
+        *why = PF_FAIL_THREAD_GONE;
+        return PF_OK;
+    }
+    if (holder) {
+        /* The GIL may have moved between our first look and the stop; a
+         * stopped thread that still holds it cannot lose it, so its stack
+         * is the one running Python now. */
+        uint64_t again;
+        err = pf_interp_gil_holder(s->mem, T, interp, &again);
+        if (!err && again != holder)
+            *why = PF_FAIL_GIL_MOVED;
+    }
+    if (!err && *why == PF_FAIL__COUNT) {
+        err = pf_mem_read(s->mem, tstate, ts, L->tstate.size);
+        pid_t owner = 0;
+        /* The tstate may have been freed and reused by another thread
+         * since we listed it. */
+        if (!err && (thread_of(s, ts, &owner) != PF_OK || owner != tid))
+            *why = PF_FAIL_THREAD_GONE;
+        else if (!err)
+            err = read_stack(s, ts, depth, truncated);
+    }
+    /* A thread that died while stopped cannot be resumed; nothing is lost. */
+    pf_proc_resume_thread(s->proc, tid);
+    record_stop_time(s, now_ns() - t0);
+    if (err == PF_ERR_NOMEM)
+        return err;
+    if (err)
+        *why = reason_of(err);
+    return PF_OK;
+}
+
+/* A sleeping thread cannot change its own stack, so it is read without
+ * being stopped (a stop would also pull it out of its system call). The
+ * read counts only if the thread was not put on a CPU meanwhile: its
+ * schedstat run count, taken while it slept, is the same afterwards. */
+static bool read_asleep(struct pf_sampler *s, uint64_t tstate, pid_t tid, uint64_t runs_before,
+                        size_t *depth, bool *truncated)
+{
+    const struct pf_layout *L = s->stats.target.layout;
+    uint8_t ts[PF_MAX_STRUCT];
+    uint64_t runs_after;
+    pid_t owner = 0;
+
+    /* Read the thread state again: it may have run since the last copy. */
+    if (pf_mem_read(s->mem, tstate, ts, L->tstate.size) != PF_OK || thread_of(s, ts, &owner) != PF_OK ||
+        owner != tid || read_stack(s, ts, depth, truncated) != PF_OK)
+        return false;
+    return pf_proc_thread_runs(s->proc, tid, &runs_after) == PF_OK && runs_after == runs_before;
+}
+
+/* The main interpreter, or why there is none yet. Returns false when the
+ * tick is settled (counted) already. */
+static bool main_interp(struct pf_sampler *s, uint64_t *interp)
+{
+    pf_err err = pf_interp_main(s->mem, &s->stats.target, interp);
+    if (err == PF_ERR_NOTREADY && !s->ready) {
+        s->stats.before_ready++;
+        return false;
+    }
+    if (err) {
+        pf_agg_add_failed(s->agg, reason_of(err), 1);
+        return false;
+    }
+    if (!s->tid_offset_tried && !s->stats.target.layout->tstate.native_thread_id.width) {
+        find_tid_offset(s, *interp);
+        /* Give up only once threads exist to learn from. */
+        s->tid_offset_tried = s->tid_offset != 0 || s->ready;
+    }
+    return true;
 }
 
 /* One sample of the GIL holder, as Pyflame does by default. Returns an
@@ -218,21 +379,17 @@ static pf_err count_stack(struct pf_sampler *s, size_t depth, bool truncated)
 static pf_err sample_gil_holder(struct pf_sampler *s)
 {
     const struct pf_target *T = &s->stats.target;
-    uint64_t interp, holder, again;
-    size_t depth = 0;
-    bool truncated = false;
+    const struct pf_layout *L = T->layout;
+    uint8_t ts[PF_MAX_STRUCT];
+    uint64_t interp, holder;
+    enum pf_fail_reason why;
+    size_t depth;
+    bool truncated;
     pid_t tid = 0;
     pf_err err;
 
-    err = pf_interp_main(s->mem, T, &interp);
-    if (err == PF_ERR_NOTREADY && !s->ready) {
-        s->stats.before_ready++;
+    if (!main_interp(s, &interp))
         return PF_OK;
-    }
-    if (err) {
-        pf_agg_add_failed(s->agg, reason_of(err), 1);
-        return PF_OK;
-    }
     if ((err = pf_interp_gil_holder(s->mem, T, interp, &holder))) {
         pf_agg_add_failed(s->agg, reason_of(err), 1);
         return PF_OK;
@@ -246,37 +403,12 @@ static pf_err sample_gil_holder(struct pf_sampler *s)
         return PF_OK;
     }
     s->ready = true;
-    if ((err = thread_of(s, holder, &tid))) {
+    if ((err = pf_mem_read(s->mem, holder, ts, L->tstate.size)) || (err = thread_of(s, ts, &tid))) {
         pf_agg_add_failed(s->agg, err == PF_ERR_NOTFOUND ? PF_FAIL_NO_THREAD : reason_of(err), 1);
         return PF_OK;
     }
-
-    /* The stop window: only reads until the thread is resumed. */
-    uint64_t t0 = now_ns();
-    err = pf_proc_stop_thread(s->proc, tid);
-    if (err == PF_ERR_EXEC)
+    if ((err = sample_thread(s, interp, holder, tid, holder, &depth, &truncated, &why)))
         return err;
-    if (err) {
-        pf_agg_add_failed(s->agg, PF_FAIL_THREAD_GONE, 1);
-        return PF_OK;
-    }
-    /* The GIL may have moved between our first look and the stop; a
-     * stopped thread that still holds it cannot lose it, so its stack is
-     * the one running Python now. */
-    enum pf_fail_reason why = PF_FAIL__COUNT;
-    err = pf_interp_gil_holder(s->mem, T, interp, &again);
-    if (!err && again != holder)
-        why = PF_FAIL_GIL_MOVED;
-    else if (!err)
-        err = read_stack(s, holder, &depth, &truncated);
-    /* A thread that died while stopped cannot be resumed; nothing is lost. */
-    pf_proc_resume_thread(s->proc, tid);
-    record_stop_time(s, now_ns() - t0);
-
-    if (err == PF_ERR_NOMEM)
-        return err;
-    if (err)
-        why = reason_of(err);
     if (why != PF_FAIL__COUNT) {
         pf_agg_add_failed(s->agg, why, 1);
         return PF_OK;
@@ -287,7 +419,81 @@ static pf_err sample_gil_holder(struct pf_sampler *s)
         pf_agg_add_idle(s->agg, 1);
         return PF_OK;
     }
-    return count_stack(s, depth, truncated);
+    return count_stack(s, tid, depth, truncated, false);
+}
+
+/* One tick of --threads (and of -d): every Python thread of the main
+ * interpreter, each stopped only while its own stack is read. */
+static pf_err sample_all_threads(struct pf_sampler *s)
+{
+    const struct pf_target *T = &s->stats.target;
+    const struct pf_layout *L = T->layout;
+    uint8_t ts[PF_MAX_STRUCT];
+    uint64_t interp, holder = 0;
+    size_t n = 0;
+    pf_err err;
+
+    if (!main_interp(s, &interp))
+        return PF_OK;
+    if ((err = pf_interp_threads(s->mem, T, interp, s->tstates, PF_MAX_THREADS, &n))) {
+        pf_agg_add_failed(s->agg, reason_of(err), 1);
+        return PF_OK;
+    }
+    if (n == 0 && !s->ready) {
+        s->stats.before_ready++;
+        return PF_OK;
+    }
+    s->ready = true;
+    pf_interp_gil_holder(s->mem, T, interp, &holder); /* only a mark; 0 if unreadable */
+    for (size_t i = 0; i < n; i++) {
+        struct pf_thread_stack th = {.failed = PF_FAIL__COUNT, .state = '?', .name = ""};
+        char name[32] = "";
+        uint64_t runs = 0;
+        bool idle = false;
+        pid_t tid = 0;
+
+        s->stats.thread_samples++;
+        if ((err = pf_mem_read(s->mem, s->tstates[i], ts, L->tstate.size)) ||
+            (err = thread_of(s, ts, &tid))) {
+            /* A thread state whose OS thread is starting or gone. */
+            th.failed = err == PF_ERR_NOTFOUND ? PF_FAIL_NO_THREAD : reason_of(err);
+            goto report;
+        }
+        th.tid = tid;
+        th.gil = s->tstates[i] == holder;
+        /* Idle is what the kernel says just before we read the thread:
+         * sleeping ('S') or in uninterruptible wait ('D') is not running. */
+        if (pf_proc_thread_runs(s->proc, tid, &runs) == PF_OK &&
+            pf_proc_thread_state(s->proc, tid, &th.state) == PF_OK)
+            idle = th.state == 'S' || th.state == 'D';
+        if (idle && s->opts.skip_idle && !s->opts.dump) {
+            pf_agg_add_idle(s->agg, 1);
+            continue;
+        }
+        if (idle && read_asleep(s, s->tstates[i], tid, runs, &th.depth, &th.truncated))
+            goto report;
+        /* Running, or woke up while we read it: stop it and read again. */
+        idle = false;
+        if (th.state == 'S' || th.state == 'D')
+            th.state = 'R';
+        if ((err = sample_thread(s, interp, s->tstates[i], tid, 0, &th.depth, &th.truncated, &th.failed)))
+            return err;
+    report:
+        if (s->opts.dump) {
+            pf_proc_thread_name(s->proc, tid, name, sizeof(name));
+            th.name = name;
+            th.frames = s->ids;
+            s->opts.dump(s->opts.dump_ctx, &th);
+            continue;
+        }
+        if (th.failed != PF_FAIL__COUNT)
+            pf_agg_add_failed(s->agg, th.failed, 1);
+        else if (th.depth == 0 && !th.truncated)
+            continue; /* a thread in C code with no Python frame yet */
+        else if ((err = count_stack(s, tid, th.depth, th.truncated, idle)))
+            return err;
+    }
+    return PF_OK;
 }
 
 /* Find the runtime; in launch mode keep trying until it appears. */
@@ -299,7 +505,9 @@ static pf_err discover(struct pf_sampler *s, uint64_t started, struct pf_diag *d
         s->header_size = pf_code_header_size(s->stats.target.layout);
         free(s->headers);
         s->headers = calloc(PF_MAX_DEPTH, s->header_size);
-        return s->headers ? PF_OK : PF_ERR_NOMEM;
+        if (!s->headers)
+            return PF_ERR_NOMEM;
+        return PF_OK;
     }
     if ((err == PF_ERR_NOTPYTHON || err == PF_ERR_NOTREADY) && s->opts.wait_for_python)
         return PF_ERR_NOTREADY;
@@ -354,10 +562,13 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         if (pf_proc_group_stopped(s->proc)) {
             /* Stopped by job control: nothing runs. */
             pf_agg_add_idle(s->agg, 1);
-        } else if ((err = sample_gil_holder(s))) {
+        } else if ((err = s->opts.all_threads || s->opts.dump ? sample_all_threads(s)
+                                                             : sample_gil_holder(s))) {
             break;
         }
         s->stats.ticks++;
+        if (s->opts.dump && s->ready)
+            break;
     next:
         if (s->opts.duration == 0 && s->stats.ticks > 0)
             break;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "pyflame/limits.h"
 #include "pyflame/linetable.h"
 
 static const struct pf_writer *const WRITERS[] = {
@@ -51,4 +52,24 @@ size_t pf_writer_frame_text(const struct pf_intern *names, uint32_t frame_id, ch
         n = cap ? (int)cap - 1 : 0;
     sanitize(buf);
     return (size_t)n;
+}
+
+pf_err pf_writer_dump_thread(FILE *out, const struct pf_intern *names, const struct pf_thread_stack *t)
+{
+    char frame[PF_MAX_STRING * 2 + 64];
+    const char *what = t->state == 'S' || t->state == 'D' ? " (idle)" : "";
+
+    fprintf(out, "Thread %d (%s)%s%s\n", (int)t->tid, t->name, t->gil ? " [holds the GIL]" : "", what);
+    if (t->failed != PF_FAIL__COUNT)
+        fprintf(out, "    (failed: %s)\n", pf_fail_reason_name(t->failed));
+    else if (t->depth == 0 && !t->truncated)
+        fprintf(out, "    (no Python frames)\n");
+    for (size_t i = 0; t->failed == PF_FAIL__COUNT && i < t->depth; i++) {
+        pf_writer_frame_text(names, t->frames[i], frame, sizeof(frame));
+        fprintf(out, "    %s\n", frame);
+    }
+    if (t->failed == PF_FAIL__COUNT && t->truncated)
+        fprintf(out, "    (truncated)\n");
+    fputc('\n', out);
+    return ferror(out) ? PF_ERR_IO : PF_OK;
 }

@@ -22,6 +22,9 @@ struct pf_options {
     bool help;          /* -h */
     bool verbose;       /* --verbose: how the interpreter was found, on stderr */
     bool bare_pid;      /* the PID came as a bare argument (deprecated) */
+    bool threads;       /* --threads */
+    bool show_threads;  /* --show-threads */
+    bool dump;          /* -d */
 };
 
 /* Parse argv. On PF_ERR_USAGE, diag says what is wrong. */

@@ -48,6 +48,18 @@ pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls);
 /* Is tid a live thread of the target? */
 bool pf_proc_has_thread(const struct pf_proc *p, pid_t tid);
 
+/* The kernel's scheduling state of a thread ('R' running, 'S' sleeping,
+ * 'D' disk sleep, 'T'/'t' stopped...), from /proc/PID/task/TID/stat. */
+pf_err pf_proc_thread_state(struct pf_proc *p, pid_t tid, char *state);
+
+/* How many times the thread has been put on a CPU (the third field of
+ * /proc/PID/task/TID/schedstat). Unchanged across an interval, with the
+ * thread sleeping at both ends, means it did not run in between. */
+pf_err pf_proc_thread_runs(struct pf_proc *p, pid_t tid, uint64_t *runs);
+
+/* The thread's OS name (comm), read once and cached. */
+pf_err pf_proc_thread_name(struct pf_proc *p, pid_t tid, char *buf, size_t cap);
+
 size_t pf_proc_thread_count(const struct pf_proc *p);
 
 /* Whether the whole target is in a job-control stop (SIGSTOP etc.). */

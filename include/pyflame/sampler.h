@@ -16,6 +16,7 @@
 #include "pyflame/interp.h"
 #include "pyflame/mem.h"
 #include "pyflame/proc.h"
+#include "pyflame/writer.h"
 
 struct pf_sampler_opts {
     double interval;       /* seconds between ticks (-r) */
@@ -24,11 +25,18 @@ struct pf_sampler_opts {
     bool wait_for_python;  /* launch mode: keep looking until the interpreter appears */
     double ready_timeout;  /* attach mode: how long to wait for an initialising interpreter */
     const char *abi;       /* --abi, or NULL */
+    bool all_threads;      /* --threads: every Python thread, not only the GIL holder */
+    bool skip_idle;        /* -x with --threads: do not read threads the kernel says sleep */
+    bool thread_roots;     /* --show-threads: a root frame per thread */
+    /* -d: at the first tick, report every thread to dump() and stop. */
+    void (*dump)(void *ctx, const struct pf_thread_stack *thread);
+    void *dump_ctx;
 };
 
 /* What happened, for the summary on stderr. */
 struct pf_sampler_stats {
     uint64_t ticks;           /* ticks taken: samples, idle and failed */
+    uint64_t thread_samples;  /* --threads: thread stacks read or attempted */
     uint64_t skipped;         /* ticks dropped because sampling fell behind the schedule */
     uint64_t before_ready;    /* ticks before the interpreter was initialised (not samples) */
     uint64_t stopped_samples; /* samples that stopped a thread */

@@ -6,7 +6,9 @@
 #define PYFLAME_WRITER_H
 
 #include <stdbool.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 #include "pyflame/agg.h"
 #include "pyflame/error.h"
@@ -30,6 +32,23 @@ const struct pf_writer *pf_writer_find(const char *name);
  * break the format. Returns the length. */
 size_t pf_writer_frame_text(const struct pf_intern *names, uint32_t frame_id, char *buf,
                             size_t cap);
+
+/* One thread's stack as read at one tick, for -d. */
+struct pf_thread_stack {
+    pid_t tid;
+    const char *name;       /* OS thread name */
+    char state;             /* kernel state before the stop: 'R', 'S', 'D'... */
+    bool gil;               /* holds the GIL */
+    const uint32_t *frames; /* frame ids (intern), innermost first */
+    size_t depth;
+    bool truncated;
+    enum pf_fail_reason failed; /* PF_FAIL__COUNT when the stack was read */
+};
+
+/* -d: print one thread's stack, innermost frame first, one
+ * "file:function:line" per line, under a header with the thread id, its
+ * name, and marks for the GIL holder and idle threads. */
+pf_err pf_writer_dump_thread(FILE *out, const struct pf_intern *names, const struct pf_thread_stack *t);
 
 extern const struct pf_writer pf_writer_collapsed;
 

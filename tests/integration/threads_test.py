@@ -1,0 +1,250 @@
+#!/usr/bin/env python3
+"""Integration tests for --threads, the GIL holder, idle threads, -d and
+thread churn, against a real interpreter.
+
+    threads_test.py --pyflame BUILD/pyflame --python 3.11 --mode attach|launch|dump|churn
+
+Exit 77 (meson "skipped") when that interpreter is not installed.
+"""
+import argparse
+import os
+import re
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+from run import SKIP, fail, find_python, markers, parse_collapsed, thread_states
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+THREADS = os.path.join(HERE, "targets", "threads.py")
+CHURN = os.path.join(HERE, "targets", "churn.py")
+
+
+def frame(name):
+    return "%s:%s:%d" % (THREADS, name, markers(THREADS)[name])
+
+
+def start(python, script, args):
+    tmp = tempfile.mkdtemp(prefix="pyflame-it-")
+    ready = os.path.join(tmp, "ready")
+    target = subprocess.Popen([python, script] + args(ready), stdout=subprocess.PIPE,
+                              universal_newlines=True)
+    deadline = time.time() + 20
+    while not os.path.exists(ready):
+        if target.poll() is not None or time.time() > deadline:
+            fail("target did not start (exit %r)" % target.poll())
+        time.sleep(0.01)
+    return target
+
+
+def pyflame(cmd, timeout=60):
+    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                         universal_newlines=True)
+    try:
+        out, err = p.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        fail("pyflame did not finish within %d s: %s" % (timeout, " ".join(cmd)))
+    if p.returncode != 0:
+        fail("pyflame exited %d" % p.returncode, out, err)
+    return out, err
+
+
+def check_released(target, out="", err=""):
+    time.sleep(0.05)
+    if target.poll() is not None:
+        fail("target died while profiled (status %r)" % target.returncode, out, err)
+    bad = {t: s for t, s in thread_states(target.pid).items() if s in "tT"}
+    if bad:
+        fail("target threads left stopped: %r" % bad, out, err)
+
+
+def leaves(stacks):
+    """Innermost Python frame of each stack -> (count, ends in (idle))."""
+    result = {}
+    for stack, count in stacks.items():
+        idle = stack[-1] == "(idle)"
+        py = [f for f in stack if not f.startswith("(")]
+        if py:
+            n, was_idle = result.get(py[-1], (0, False))
+            result[py[-1]] = (n + count, was_idle or idle)
+    return result
+
+
+def check_threads_profiles(get_profile):
+    spin0, spin1, sleeper, main = frame("spin_0"), frame("spin_1"), frame("sleeper"), frame("main")
+
+    # --threads: every worker with its exact line, sleepers and the main
+    # thread too, their stacks ending in "(idle)".
+    out, err = get_profile(["--threads"])
+    stacks, idle, failed = parse_collapsed(out)
+    got = leaves(stacks)
+    for f in (spin0, spin1, sleeper, main):
+        if f not in got:
+            fail("--threads: no stack ends in %s" % f, out, err)
+    # The sleepers never wake up once asleep (in launch mode they run for a
+    # moment when they start); the main thread wakes every 50 ms to look at
+    # the clock, and is then (rightly) not idle.
+    for f, share in ((sleeper, 0.97), (main, 0.8)):
+        n_idle = n_all = 0
+        for stack, count in stacks.items():
+            py = [x for x in stack if not x.startswith("(")]
+            if py and py[-1] == f:
+                n_all += count
+                n_idle += count if stack[-1] == "(idle)" else 0
+        if n_idle < share * n_all:
+            fail("--threads: %s idle in %d of %d samples" % (f, n_idle, n_all), out, err)
+    total = sum(stacks.values())
+    if failed > max(3, total // 20):
+        fail("--threads: %d failed of %d" % (failed, total), out, err)
+
+    # Default: only the GIL holder, so only the spinning workers.
+    out, err = get_profile([])
+    stacks, idle, failed = parse_collapsed(out)
+    got = leaves(stacks)
+    if spin0 not in got or spin1 not in got:
+        fail("GIL mode: both workers should hold the GIL in turn", out, err)
+    if sleeper in got:
+        fail("GIL mode: a thread that never holds the GIL appears: %s" % sleeper, out, err)
+    ticks = sum(c for f, (c, _) in got.items() if f in (spin0, spin1))
+    if got.get(main, (0,))[0] > 0.2 * ticks:
+        fail("GIL mode: the main thread, which holds the GIL only to check the clock, "
+             "shown %d times" % got[main][0], out, err)
+
+    # -x --threads: sleeping threads are not read, only counted.
+    out, err = get_profile(["--threads", "-x", "--show-threads"])
+    stacks, idle, failed = parse_collapsed(out)
+    got = leaves(stacks)
+    ticks = sum(c for f, (c, _) in got.items() if f in (spin0, spin1))
+    # A sleeper runs for a moment when it starts (seen in launch mode).
+    if got.get(sleeper, (0,))[0] > 0.03 * ticks:
+        fail("-x --threads: sleeping thread %s still shown" % sleeper, out, err)
+    if got.get(main, (0,))[0] > 0.2 * ticks:
+        fail("-x --threads: the mostly sleeping main thread shown %d times" % got[main][0], out, err)
+    if idle:
+        fail("-x printed an (idle) line", out, err)
+    for stack in stacks:
+        if not stack[0].startswith("(thread "):
+            fail("--show-threads: stack without a thread root: %s" % ";".join(stack), out, err)
+
+
+def mode_attach(pf, python):
+    target = start(python, THREADS, lambda ready: ["2", "2", ready])
+    try:
+        def get(args):
+            out, err = pyflame([pf, "-s", "1", "-r", "0.005"] + args + ["-p", str(target.pid)])
+            check_released(target, out, err)
+            return out, err
+        check_threads_profiles(get)
+    finally:
+        target.kill()
+        target.wait()
+
+
+def mode_launch(pf, python):
+    tmp = tempfile.mkdtemp(prefix="pyflame-it-")
+
+    def get(args):
+        prof = os.path.join(tmp, "profile.txt")
+        out, err = pyflame([pf, "-r", "0.005", "-o", prof] + args +
+                           ["-t", python, THREADS, "2", "2", os.path.join(tmp, "ready"), "1.5"])
+        os.unlink(os.path.join(tmp, "ready"))
+        with open(prof) as f:
+            return f.read(), err
+    check_threads_profiles(get)
+
+
+def mode_dump(pf, python):
+    target = start(python, THREADS, lambda ready: ["2", "2", ready])
+    time.sleep(0.3)  # the main thread reaches its loop after writing "ready"
+    try:
+        out, err = pyflame([pf, "-d", "-p", str(target.pid)])
+        check_released(target, out, err)
+        tids = sorted(os.listdir("/proc/%d/task" % target.pid))
+    finally:
+        target.kill()
+        target.wait()
+    blocks = [b for b in out.strip().split("\n\n") if b]
+    if len(blocks) != 5:
+        fail("-d: expected 5 threads, got %d" % len(blocks), out, err)
+    seen = {}
+    holders = 0
+    for block in blocks:
+        lines = block.split("\n")
+        head = lines[0].split()
+        if head[0] != "Thread" or not head[1].isdigit():
+            fail("-d: bad header %r" % lines[0], out, err)
+        holders += "[holds the GIL]" in lines[0]
+        frames = [l.strip() for l in lines[1:]]
+        mine = [f for f in frames if f.startswith(THREADS + ":")]
+        seen.setdefault(mine[0] if mine else "?", []).append((head[1], lines[0], frames))
+    if sorted(t for v in seen.values() for t, _, _ in v) != tids:
+        fail("-d: thread ids %r are not the target's %r" % (sorted(seen), tids), out, err)
+    if holders > 1:
+        fail("-d: %d threads marked as GIL holder" % holders, out, err)
+    want = {frame("spin_0"): 1, frame("spin_1"): 1, frame("sleeper"): 2, frame("main"): 1}
+    for f, n in want.items():
+        if len(seen.get(f, [])) != n:
+            fail("-d: expected %d thread(s) innermost at %s" % (n, f), out, err)
+    # The main thread's stack, innermost first, exactly.
+    _, head, frames = seen[frame("main")][0]
+    L = markers(THREADS)
+    if frames != ["%s:main:%d" % (THREADS, L["main"]), "%s:<module>:%d" % (THREADS, len(open(THREADS).read().splitlines()))]:
+        fail("-d: main thread frames %r" % frames, out, err)
+    for tid, head, frames in seen[frame("sleeper")]:
+        if "(idle)" not in head:
+            fail("-d: sleeping thread not marked idle: %r" % head, out, err)
+        if frames[0] != frame("sleeper") or not re.search(r":_?_bootstrap:\d+$", frames[-1]):
+            fail("-d: sleeper frames %r" % frames, out, err)
+
+
+def mode_churn(pf, python):
+    seconds = 10
+    target = start(python, CHURN, lambda ready: ["200", str(seconds), ready])
+    try:
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        out, err = pyflame([pf, "-s", str(seconds - 1), "-r", "0.001", "--threads", "-p", str(target.pid)],
+                           timeout=60)
+        rss = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        check_released(target, out, err)
+        result, _ = target.communicate(timeout=30)
+    finally:
+        if target.poll() is None:
+            target.kill()
+        target.wait()
+    if target.returncode != 0:
+        fail("churn target exited %d" % target.returncode, out, err)
+    started, done = int(result.split()[1]), int(result.split()[3])
+    if started != done or started < 500:
+        fail("churn target: %d threads started, %d finished" % (started, done), out, err)
+    stacks, idle, failed = parse_collapsed(out)
+    if not stacks:
+        fail("churn: no stacks", out, err)
+    # maxrss of children is the largest child so far: pyflame, or the
+    # interpreter started before it; either way it must stay small.
+    if rss > 64 * 1024:
+        fail("churn: peak RSS %d KiB" % rss, out, err)
+    print("churn: %d threads in %d s; %d stacks, %d failed; peak child RSS %d KiB (before %d)"
+          % (started, seconds, sum(stacks.values()), failed, rss, before))
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pyflame", required=True)
+    ap.add_argument("--python", required=True)
+    ap.add_argument("--mode", choices=["attach", "launch", "dump", "churn"], required=True)
+    a = ap.parse_args()
+    python = find_python(a.python)
+    if not python:
+        print("skipped: CPython %s is not installed" % a.python)
+        return SKIP
+    print("interpreter: %s" % python)
+    {"attach": mode_attach, "launch": mode_launch, "dump": mode_dump, "churn": mode_churn}[a.mode](a.pyflame, python)
+    print("ok")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
