@@ -31,6 +31,8 @@ static const char USAGE[] =
     "      --abi=X.Y            read the interpreter as CPython X.Y (for builds whose\n"
     "                           version cannot be detected)\n"
     "      --verbose            say on stderr how the interpreter was found\n"
+    "      --stats              print pyflame's own costs on stderr at the end: time\n"
+    "                           the target was stopped, CPU per sample, memory\n"
     "  -v, --version            print the version and exit\n"
     "  -h, --help               print this help and exit\n"
     "\n"
@@ -67,7 +69,7 @@ static bool parse_pid(const char *text, pid_t *out)
     return true;
 }
 
-enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS };
+enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -84,6 +86,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"threads", no_argument, NULL, OPT_THREADS},
         {"show-threads", no_argument, NULL, OPT_SHOW_THREADS},
         {"dump", no_argument, NULL, 'd'},
+        {"stats", no_argument, NULL, OPT_STATS},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -131,6 +134,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_THREADS: o.threads = true; break;
         case OPT_SHOW_THREADS: o.show_threads = true; break;
         case 'd': o.dump = true; break;
+        case OPT_STATS: o.stats = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -92,12 +93,51 @@ static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg
     }
     if (st->skipped)
         fprintf(stderr, "; %llu ticks skipped (sampling fell behind)", (unsigned long long)st->skipped);
+    if (st->throttled)
+        fprintf(stderr, "; %llu ticks given up to keep the target stopped under 25%% of the time",
+                (unsigned long long)st->throttled);
     if (st->before_ready)
         fprintf(stderr, "; %llu ticks before the interpreter was ready", (unsigned long long)st->before_ready);
     if (st->stopped_samples)
         fprintf(stderr, "; target stopped %.0f us per sample (median, p99 %.0f us)",
                 st->stop_ns_median / 1e3, st->stop_ns_p99 / 1e3);
     fputc('\n', stderr);
+}
+
+/* Peak resident memory of this process image, from /proc/self/status
+ * (VmHWM; unlike getrusage, it does not include what the parent had
+ * before the exec). */
+static long peak_rss_kib(void)
+{
+    char line[256];
+    long kib = -1;
+    FILE *f = fopen("/proc/self/status", "re");
+    if (!f)
+        return -1;
+    while (fgets(line, sizeof(line), f))
+        if (sscanf(line, "VmHWM: %ld", &kib) == 1)
+            break;
+    fclose(f);
+    return kib;
+}
+
+/* --stats: what profiling cost, for scripts/bench and the curious. */
+static void print_stats(const struct pf_sampler_stats *st, const struct pf_mem *mem)
+{
+    struct rusage ru;
+    getrusage(RUSAGE_SELF, &ru);
+    double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
+                 (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
+    uint64_t samples = st->thread_samples ? st->thread_samples : st->ticks;
+    fprintf(stderr,
+            "pyflame: stats: ticks=%llu samples=%llu skipped=%llu throttled=%llu elapsed_s=%.3f "
+            "stopped_samples=%llu stop_us_median=%.1f stop_us_p99=%.1f stop_us_max=%.1f "
+            "cpu_s=%.3f cpu_us_per_sample=%.2f reads_per_sample=%.1f peak_rss_kib=%ld\n",
+            (unsigned long long)st->ticks, (unsigned long long)samples,
+            (unsigned long long)st->skipped, (unsigned long long)st->throttled, st->elapsed,
+            (unsigned long long)st->stopped_samples, st->stop_ns_median / 1e3, st->stop_ns_p99 / 1e3,
+            st->stop_ns_max / 1e3, cpu, samples ? cpu * 1e6 / (double)samples : 0,
+            samples ? (double)mem->reads / (double)samples : 0, peak_rss_kib());
 }
 
 int main(int argc, char **argv)
@@ -202,6 +242,8 @@ int main(int argc, char **argv)
         goto out;
     }
     print_summary(st, agg, &o);
+    if (o.stats)
+        print_stats(st, &mem);
     status = 0;
     if (o.trace_argv && exited) {
         /* With -t, exit as the command did, like time(1) does. */

@@ -13,6 +13,11 @@
 
 #define CODE_CACHE_SIZE 8192
 #define HIST_US 10000 /* stop-time histogram: 1 us buckets up to 10 ms */
+/* After a tick that kept threads stopped for d, the next tick waits at
+ * least STOP_GAP * d, so that the target is never stopped for more than
+ * 1 / (1 + STOP_GAP) of the time, however deep its stacks or high the rate
+ * asked for. The ticks given up are counted and reported. */
+#define STOP_GAP 3
 
 struct pf_sampler {
     struct pf_proc *proc;
@@ -37,6 +42,7 @@ struct pf_sampler {
     uint32_t idle_frame;
     uint32_t tid_offset; /* <= 3.10: TID inside struct pthread, 0 = unknown */
     bool tid_offset_tried;
+    uint64_t tick_stop_ns; /* time threads spent stopped in this tick */
     uint64_t *hist; /* HIST_US + 1 buckets */
 };
 
@@ -248,6 +254,7 @@ static void record_stop_time(struct pf_sampler *s, uint64_t ns)
     uint64_t us = ns / 1000;
     s->hist[us < HIST_US ? us : HIST_US]++;
     s->stats.stopped_samples++;
+    s->tick_stop_ns += ns;
     if (ns > s->stats.stop_ns_max)
         s->stats.stop_ns_max = ns;
 }
@@ -574,12 +581,19 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             break;
         tick++;
         uint64_t now = now_ns();
-        if (now > start + tick * interval + interval) {
-            /* Sampling fell more than a tick behind: skip the ticks that are
-             * past, and say how many. */
-            uint64_t behind = (now - start) / interval;
-            s->stats.skipped += behind - tick;
-            tick = behind;
+        uint64_t earliest = now + STOP_GAP * s->tick_stop_ns;
+        s->tick_stop_ns = 0;
+        if (start + tick * interval < earliest) {
+            /* Give up the ticks whose time has passed (sampling fell
+             * behind) or that would stop the target too much; say how many. */
+            uint64_t want = (earliest - start + interval - 1) / interval;
+            uint64_t passed = now > start ? (now - start) / interval + 1 : tick;
+            if (passed > want)
+                passed = want;
+            if (passed > tick)
+                s->stats.skipped += passed - tick;
+            s->stats.throttled += want - (passed > tick ? passed : tick);
+            tick = want;
         }
         if (start + tick * interval >= end)
             break;

@@ -25,6 +25,7 @@ struct pf_options {
     bool threads;       /* --threads */
     bool show_threads;  /* --show-threads */
     bool dump;          /* -d */
+    bool stats;         /* --stats */
 };
 
 /* Parse argv. On PF_ERR_USAGE, diag says what is wrong. */

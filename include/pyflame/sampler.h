@@ -38,6 +38,7 @@ struct pf_sampler_stats {
     uint64_t ticks;           /* ticks taken: samples, idle and failed */
     uint64_t thread_samples;  /* --threads: thread stacks read or attempted */
     uint64_t skipped;         /* ticks dropped because sampling fell behind the schedule */
+    uint64_t throttled;       /* ticks given up so the target is not stopped too much */
     uint64_t before_ready;    /* ticks before the interpreter was initialised (not samples) */
     uint64_t stopped_samples; /* samples that stopped a thread */
     uint64_t stop_ns_median, stop_ns_p99, stop_ns_max;

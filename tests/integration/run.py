@@ -94,6 +94,14 @@ def thread_states(pid):
     return states
 
 
+def stats(err):
+    """The fields of the --stats line on pyflame's stderr, as floats."""
+    for line in err.splitlines():
+        if line.startswith("pyflame: stats: "):
+            return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[2:])}
+    fail("no --stats line on stderr", "", err)
+
+
 def fail(msg, out="", err=""):
     sys.stderr.write("FAIL: %s\n" % msg)
     if out:

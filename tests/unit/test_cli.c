@@ -125,6 +125,21 @@ static void bad_values(void **state)
     assert_int_equal(PARSE(&o, &d, "1", "2"), PF_ERR_USAGE);
 }
 
+static void thread_flags(void **state)
+{
+    (void)state;
+    struct pf_options o;
+    struct pf_diag d;
+    assert_int_equal(PARSE(&o, &d, "--threads", "--show-threads", "-x", "-p", "5"), PF_OK);
+    assert_true(o.threads);
+    assert_true(o.show_threads);
+    assert_true(o.exclude_idle);
+    assert_false(o.dump);
+    assert_int_equal(PARSE(&o, &d, "-d", "-p", "5"), PF_OK);
+    assert_true(o.dump);
+    assert_int_equal(PARSE(&o, &d, "--dump", "-t", "python3"), PF_ERR_USAGE);
+}
+
 static void help_and_version(void **state)
 {
     (void)state;
@@ -147,6 +162,7 @@ int main(void)
         cmocka_unit_test(bare_pid_is_deprecated_but_works),
         cmocka_unit_test(zero_seconds_is_a_snapshot),
         cmocka_unit_test(bad_values),
+        cmocka_unit_test(thread_flags),
         cmocka_unit_test(help_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
