@@ -46,8 +46,7 @@ static pf_err lnotab(const uint8_t *t, size_t len, bool signed_delta, int firstl
  * (bytes covered, signed line delta); a delta of -128 marks the range as
  * having no line and leaves the running line alone. Zero-length ranges only
  * move the line. */
-static pf_err linetable_310(const uint8_t *t, size_t len, int firstlineno, int64_t offset,
-                            int *out)
+static pf_err linetable_310(const uint8_t *t, size_t len, int firstlineno, int64_t offset, int *out)
 {
     int64_t line = firstlineno;
     uint64_t end = 0;
@@ -119,8 +118,7 @@ static pf_err skip_plain(const uint8_t *t, size_t len, size_t *i, unsigned n)
  * two column bytes), 13 no columns (svarint line delta), 14 long form
  * (svarint line delta, then end-line delta, start and end column varints),
  * 15 no location (line unchanged). */
-static pf_err locations_311(const uint8_t *t, size_t len, int firstlineno, int64_t offset,
-                            int *out)
+static pf_err locations_311(const uint8_t *t, size_t len, int firstlineno, int64_t offset, int *out)
 {
     /* The table counts 2-byte code units; an odd offset falls inside the
      * unit that starts one byte earlier. */
@@ -178,10 +176,14 @@ pf_err pf_linetable_line(enum pf_linetable_kind kind, const uint8_t *table, size
         return PF_OK;
     }
     switch (kind) {
-    case PF_LT_LNOTAB_27: return lnotab(table, len, false, firstlineno, offset, line);
-    case PF_LT_LNOTAB_36: return lnotab(table, len, true, firstlineno, offset, line);
-    case PF_LT_LINETABLE_310: return linetable_310(table, len, firstlineno, offset, line);
-    case PF_LT_LOCATIONS_311: return locations_311(table, len, firstlineno, offset, line);
+    case PF_LT_LNOTAB_27:
+        return lnotab(table, len, false, firstlineno, offset, line);
+    case PF_LT_LNOTAB_36:
+        return lnotab(table, len, true, firstlineno, offset, line);
+    case PF_LT_LINETABLE_310:
+        return linetable_310(table, len, firstlineno, offset, line);
+    case PF_LT_LOCATIONS_311:
+        return locations_311(table, len, firstlineno, offset, line);
     }
     return PF_ERR_UNSUPPORTED;
 }

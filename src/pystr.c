@@ -10,7 +10,7 @@
  * longer), so the characters of a short string come with its header: names
  * and filenames nearly always fit, and one read per string is the rule. A
  * short object near the end of a mapping makes that read fault, and then we
- * read the header alone. */
+ * read the smallest header every such object has, then what it points to. */
 #define HEAD_READ 256
 
 /* Bytes of character data we may need: PF_MAX_STRING code points of up to
@@ -27,7 +27,8 @@
 #define STATE_ASCII(s) (((s) >> 6) & 1u)
 
 /* Copy the object's first bytes into buf: max(hdr, HEAD_READ) bytes, or just
- * hdr when the longer read fails. *have says how many are valid. */
+ * hdr when the longer read fails. *have says how many are valid. hdr must
+ * not exceed the smallest object of the type, or the fallback faults too. */
 static pf_err read_head(struct pf_mem *m, uint64_t addr, uint8_t *buf, size_t hdr, size_t *have)
 {
     size_t want = hdr > HEAD_READ ? hdr : HEAD_READ;
@@ -46,8 +47,9 @@ static pf_err read_head(struct pf_mem *m, uint64_t addr, uint8_t *buf, size_t hd
     return PF_OK;
 }
 
-/* Make sure buf holds the n bytes at addr+off (inline object data), with a
- * second read unless the first one brought them. buf must hold off + n. */
+/* Make sure buf holds the n bytes at addr+off (inline object data, or a
+ * field past the minimal header), with a second read unless the first one
+ * brought them. buf must hold off + n. */
 static pf_err fetch_inline(struct pf_mem *m, uint64_t addr, uint8_t *buf, size_t have, size_t off,
                            size_t n)
 {
@@ -62,7 +64,7 @@ static pf_err fetch_inline(struct pf_mem *m, uint64_t addr, uint8_t *buf, size_t
  * target (_Py_DebugOffsets). */
 static bool size_ok(uint32_t size)
 {
-    return size <= PF_MAX_STRUCT; /* 0 leaves every field out of bounds */
+    return size <= PF_MAX_STRUCT;
 }
 
 static size_t limit_of(size_t cap)
@@ -80,6 +82,7 @@ static pf_err read_str27(struct pf_mem *m, const struct pf_layout *L, uint64_t a
     int64_t n;
     pf_err err;
 
+    /* bytes.size ends at ob_sval, and every object has at least its NUL. */
     if (!size_ok(L->bytes.size) || L->bytes.ob_sval.width == 0 || off > PF_MAX_STRUCT)
         return PF_ERR_CORRUPT;
     if ((err = read_head(m, addr, buf, hdr, &have)))
@@ -98,19 +101,24 @@ static pf_err read_str27(struct pf_mem *m, const struct pf_layout *L, uint64_t a
 
 /* PEP 393 str: compact ASCII (chars right after PyASCIIObject), compact
  * latin-1/UCS-2/UCS-4 (after PyCompactUnicodeObject), or a legacy string
- * whose chars are behind the `data` pointer. */
+ * whose chars are behind the `data` pointer.
+ *
+ * The header we can always read is sizeof(PyASCIIObject), which holds
+ * `length` and `state`: a compact ASCII string is no bigger than that plus
+ * its characters ("app.py" is 55 bytes on 3.11), so copying the layout's
+ * whole `unicode.size` (which reaches the legacy `data` field, 80 bytes)
+ * would read past a short string and fault at the end of a mapping. */
 static pf_err read_pep393(struct pf_mem *m, const struct pf_layout *L, uint64_t addr, char *out,
                           size_t cap, size_t *len_out)
 {
     uint8_t buf[PF_MAX_STRUCT + MAX_RAW];
-    size_t hdr = L->unicode.size, have;
+    size_t hdr = L->unicode.ascii_size, have;
     int64_t length;
     uint64_t state;
     const uint8_t *data;
     pf_err err;
 
-    if (!size_ok(L->unicode.size) || L->unicode.ascii_size > PF_MAX_STRUCT ||
-        L->unicode.compact_size > PF_MAX_STRUCT)
+    if (!size_ok(L->unicode.ascii_size) || !size_ok(L->unicode.compact_size))
         return PF_ERR_CORRUPT;
     if ((err = read_head(m, addr, buf, hdr, &have)))
         return err;
@@ -137,13 +145,18 @@ static pf_err read_pep393(struct pf_mem *m, const struct pf_layout *L, uint64_t 
             return err;
         data = buf + off;
     } else {
+        struct pf_field d = L->unicode.data;
         uint64_t data_addr;
-        if ((err = pf_field_ptr(buf, hdr, L->unicode.data, &data_addr)))
+        if (d.width != 8 || d.off > PF_MAX_STRUCT - 8)
+            return PF_ERR_CORRUPT;
+        if ((err = fetch_inline(m, addr, buf, have, d.off, 8)) ||
+            (err = pf_field_ptr(buf, d.off + 8, d, &data_addr)))
             return err;
-        /* An empty string needs no buffer: don't fault on a NULL one. */
-        if (n > 0 && (err = pf_mem_read(m, data_addr, buf + hdr, n)))
+        /* Past anything the header reads used. An empty string needs no
+         * buffer: don't fault on a NULL one. */
+        data = buf + PF_MAX_STRUCT;
+        if (n > 0 && (err = pf_mem_read(m, data_addr, buf + PF_MAX_STRUCT, n)))
             return err;
-        data = buf + hdr;
     }
 
     if (ascii) {
@@ -165,9 +178,12 @@ pf_err pf_pystr_read(struct pf_mem *m, const struct pf_layout *L, uint64_t addr,
     if (!m || !L || !out || cap == 0 || !len_out)
         return PF_ERR_INTERNAL;
     switch (L->str) {
-    case PF_STR_BYTES: return read_str27(m, L, addr, out, cap, len_out);
-    case PF_STR_PEP393: return read_pep393(m, L, addr, out, cap, len_out);
-    default: return PF_ERR_UNSUPPORTED;
+    case PF_STR_BYTES:
+        return read_str27(m, L, addr, out, cap, len_out);
+    case PF_STR_PEP393:
+        return read_pep393(m, L, addr, out, cap, len_out);
+    default:
+        return PF_ERR_UNSUPPORTED;
     }
 }
 
@@ -209,8 +225,8 @@ pf_err pf_pybytes_read(struct pf_mem *m, const struct pf_layout *L, uint64_t add
     return PF_OK;
 }
 
-pf_err pf_pystr_encode_utf8(const uint8_t *data, size_t count, unsigned kind, char *out,
-                            size_t cap, size_t *len_out)
+pf_err pf_pystr_encode_utf8(const uint8_t *data, size_t count, unsigned kind, char *out, size_t cap,
+                            size_t *len_out)
 {
     if (!out || cap == 0 || !len_out || (!data && count > 0))
         return PF_ERR_INTERNAL;

@@ -38,8 +38,8 @@ static void put(struct pf_image *img, uint64_t obj, struct pf_field f, uint64_t 
         fail_msg("fake_python: layout has no field %s", what);
     pf_err err = pf_image_write_uint(img, obj + f.off, value, f.width);
     if (err != PF_OK)
-        fail_msg("fake_python: writing %s at 0x%llx: %s", what,
-                 (unsigned long long)(obj + f.off), pf_strerror(err));
+        fail_msg("fake_python: writing %s at 0x%llx: %s", what, (unsigned long long)(obj + f.off),
+                 pf_strerror(err));
 }
 
 /* Write a field some versions lack. */
@@ -73,8 +73,11 @@ static uint32_t *decode_utf8(const char *s, size_t *n, uint32_t *maxcp)
     *maxcp = 0;
     for (size_t i = 0; i < len;) {
         uint32_t c = p[i];
-        size_t extra = c < 0x80 ? 0 : (c & 0xe0) == 0xc0 ? 1 : (c & 0xf0) == 0xe0 ? 2
-                                     : (c & 0xf8) == 0xf0 ? 3 : 9;
+        size_t extra = c < 0x80             ? 0
+                       : (c & 0xe0) == 0xc0 ? 1
+                       : (c & 0xf0) == 0xe0 ? 2
+                       : (c & 0xf8) == 0xf0 ? 3
+                                            : 9;
         if (extra == 9 || len - i <= extra)
             fail_msg("fake_python: invalid UTF-8 in %s", s);
         if (extra)
@@ -103,7 +106,10 @@ static uint8_t *pack(const uint32_t *cps, size_t n, unsigned kind, size_t *bytes
         uint8_t b1 = (uint8_t)cps[i];
         uint16_t b2 = (uint16_t)cps[i];
         uint32_t b4 = cps[i];
-        memcpy(buf + i * kind, kind == 1 ? (void *)&b1 : kind == 2 ? (void *)&b2 : (void *)&b4,
+        memcpy(buf + i * kind,
+               kind == 1   ? (void *)&b1
+               : kind == 2 ? (void *)&b2
+                           : (void *)&b4,
                kind);
     }
     *bytes = (n + 1) * kind;
@@ -148,8 +154,7 @@ static unsigned kind_for(uint32_t maxcp)
     return maxcp < 0x100 ? 1 : maxcp < 0x10000 ? 2 : 4;
 }
 
-uint64_t fake_str(struct pf_image *img, const struct pf_layout *L, uint64_t addr,
-                  const char *utf8)
+uint64_t fake_str(struct pf_image *img, const struct pf_layout *L, uint64_t addr, const char *utf8)
 {
     if (L->str == PF_STR_BYTES)
         return var_bytes(img, L, addr, FAKE_TYPE_STR, utf8, strlen(utf8));
@@ -174,8 +179,7 @@ uint64_t fake_str_legacy(struct pf_image *img, const struct pf_layout *L, uint64
                          const char *utf8)
 {
     if (L->str != PF_STR_PEP393)
-        fail_msg("fake_python: fake_str_legacy needs a PEP 393 layout, not %s",
-                 pf_layout_name(L));
+        fail_msg("fake_python: fake_str_legacy needs a PEP 393 layout, not %s", pf_layout_name(L));
 
     size_t n, bytes;
     uint32_t maxcp;
@@ -222,8 +226,8 @@ uint64_t fake_code(struct pf_image *img, const struct pf_layout *L, uint64_t add
     put(img, addr, L->code.name, fake_str(img, L, addr + 0x2000, name), "co_name");
     if (L->code.qualname.width != 0)
         put(img, addr, L->code.qualname, fake_str(img, L, addr + 0x3000, name), "co_qualname");
-    put(img, addr, L->code.linetable,
-        fake_bytes(img, L, addr + 0x4000, linetable, linetable_len), "co_linetable");
+    put(img, addr, L->code.linetable, fake_bytes(img, L, addr + 0x4000, linetable, linetable_len),
+        "co_linetable");
     put_opt(img, addr, L->code.firsttraceable, 0, "_co_firsttraceable");
     return addr;
 }

@@ -25,8 +25,7 @@
  * string: ASCII if every code point is below 0x80, else kind 1, 2 or 4 by
  * the largest code point. The `state` word's unused high bits are filled
  * with garbage, as in real processes. */
-uint64_t fake_str(struct pf_image *img, const struct pf_layout *L, uint64_t addr,
-                  const char *utf8);
+uint64_t fake_str(struct pf_image *img, const struct pf_layout *L, uint64_t addr, const char *utf8);
 
 /* 3.x only: a non-compact ("legacy") string whose characters are in a
  * separate buffer, mapped right after the object's memory and pointed to by

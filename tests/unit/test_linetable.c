@@ -24,10 +24,14 @@
 static const char *kind_name(enum pf_linetable_kind kind)
 {
     switch (kind) {
-    case PF_LT_LNOTAB_27: return "lnotab-2.7";
-    case PF_LT_LNOTAB_36: return "lnotab-3.6";
-    case PF_LT_LINETABLE_310: return "linetable-3.10";
-    case PF_LT_LOCATIONS_311: return "locations-3.11";
+    case PF_LT_LNOTAB_27:
+        return "lnotab-2.7";
+    case PF_LT_LNOTAB_36:
+        return "lnotab-3.6";
+    case PF_LT_LINETABLE_310:
+        return "linetable-3.10";
+    case PF_LT_LOCATIONS_311:
+        return "locations-3.11";
     }
     return "?";
 }
@@ -114,8 +118,8 @@ static void captured_prefixes(void **state)
         for (size_t k = 0; k < v->table_len; k++) {
             for (size_t i = 0; i < v->nlines; i++) {
                 int line = 0;
-                pf_err err = decode(v->kind, v->table, k, v->firstlineno,
-                                    (int64_t)(i * v->step), &line);
+                pf_err err =
+                    decode(v->kind, v->table, k, v->firstlineno, (int64_t)(i * v->step), &line);
                 if (err == PF_OK && !lnotab && line != v->lines[i]) {
                     print_error("%s %s: prefix %zu offset %zu: line %d, want %d\n", v->python,
                                 v->func, k, i * v->step, line, v->lines[i]);
@@ -184,56 +188,56 @@ static void run_probes(enum pf_linetable_kind kind, const uint8_t *t, size_t len
         if (err != p[i].err || (err == PF_OK && line != p[i].line) ||
             (err != PF_OK && line != INT_MIN + 7)) {
             print_error("%s probe %zu (offset %lld): got err %d line %d, want err %d line %d\n",
-                        kind_name(kind), i, (long long)p[i].offset, err, line, p[i].err,
-                        p[i].line);
+                        kind_name(kind), i, (long long)p[i].offset, err, line, p[i].err, p[i].line);
             fail();
         }
     }
 }
 
-#define PROBE(kind, table, first, ...)                                                        \
-    do {                                                                                       \
-        static const uint8_t t_[] = table;                                                     \
-        static const struct probe p_[] = {__VA_ARGS__};                                        \
-        run_probes(kind, t_, sizeof(t_), first, p_, sizeof(p_) / sizeof(p_[0]));               \
+#define PROBE(kind, table, first, ...)                                                             \
+    do {                                                                                           \
+        static const uint8_t t_[] = table;                                                         \
+        static const struct probe p_[] = {__VA_ARGS__};                                            \
+        run_probes(kind, t_, sizeof(t_), first, p_, sizeof(p_) / sizeof(p_[0]));                   \
     } while (0)
+/* clang-format off */
 #define BYTES(...) {__VA_ARGS__}
 #define OK(off, ln) {off, PF_OK, ln}
 #define ERR(off, e) {off, e, 0}
+/* clang-format on */
 
 /* CPYTHON.md section 8, `small` and the long jumps, by hand. */
 static void worked_examples(void **state)
 {
     (void)state;
     /* 2.7.18: from byte 0 line 2, byte 3 line 3, byte 10 line 4; BINARY_ADD at 6 -> 3. */
-    PROBE(PF_LT_LNOTAB_27, BYTES(0x00, 0x01, 0x03, 0x01, 0x07, 0x01), 1,
-          OK(0, 2), OK(2, 2), OK(3, 3), OK(6, 3), OK(9, 3), OK(10, 4), OK(13, 4), OK(-1, 1));
+    PROBE(PF_LT_LNOTAB_27, BYTES(0x00, 0x01, 0x03, 0x01, 0x07, 0x01), 1, OK(0, 2), OK(2, 2),
+          OK(3, 3), OK(6, 3), OK(9, 3), OK(10, 4), OK(13, 4), OK(-1, 1));
     /* 3.6.15: byte 0: 2, byte 2: 3, byte 8: 4; BINARY_ADD at 4 -> 3. */
-    PROBE(PF_LT_LNOTAB_36, BYTES(0x00, 0x01, 0x02, 0x01, 0x06, 0x01), 1,
-          OK(0, 2), OK(2, 3), OK(4, 3), OK(8, 4), OK(10, 4));
+    PROBE(PF_LT_LNOTAB_36, BYTES(0x00, 0x01, 0x02, 0x01, 0x06, 0x01), 1, OK(0, 2), OK(2, 3),
+          OK(4, 3), OK(8, 4), OK(10, 4));
     /* 3.8.18: 0xff is -1: byte 4 goes back to line 2. */
-    PROBE(PF_LT_LNOTAB_36, BYTES(0x00, 0x01, 0x02, 0x01, 0x02, 0xff, 0x04, 0x02), 1,
-          OK(0, 2), OK(2, 3), OK(4, 2), OK(6, 2), OK(8, 4), OK(10, 4));
+    PROBE(PF_LT_LNOTAB_36, BYTES(0x00, 0x01, 0x02, 0x01, 0x02, 0xff, 0x04, 0x02), 1, OK(0, 2),
+          OK(2, 3), OK(4, 2), OK(6, 2), OK(8, 4), OK(10, 4));
     /* 2.7 unsigned: +301 in one pair of pairs; as 3.6 signed, 0xff is -1. */
     PROBE(PF_LT_LNOTAB_27, BYTES(0x0a, 0xff, 0x00, 0x2e), 1, OK(9, 1), OK(10, 302));
     PROBE(PF_LT_LNOTAB_36, BYTES(0x0a, 0xff, 0x00, 0x2e), 1, OK(9, 1), OK(10, 46));
     /* 3.6+: jumps over +127 are split. */
-    PROBE(PF_LT_LNOTAB_36, BYTES(0x0a, 0x7f, 0x00, 0x7f, 0x00, 0x2f), 1, OK(9, 1),
-          OK(10, 302));
+    PROBE(PF_LT_LNOTAB_36, BYTES(0x0a, 0x7f, 0x00, 0x7f, 0x00, 0x2f), 1, OK(9, 1), OK(10, 302));
     /* 3.10: [0,2) 2, [2,4) 3, [4,8) 2, [8,12) 4; f_lasti 2 units = byte 4 -> 2. */
-    PROBE(PF_LT_LINETABLE_310, BYTES(0x02, 0x01, 0x02, 0x01, 0x04, 0xff, 0x04, 0x02), 1,
-          OK(0, 2), OK(1, 2), OK(2, 3), OK(4, 2), OK(7, 2), OK(8, 4), OK(11, 4),
-          ERR(12, PF_ERR_NOTFOUND), OK(-1, 1));
+    PROBE(PF_LT_LINETABLE_310, BYTES(0x02, 0x01, 0x02, 0x01, 0x04, 0xff, 0x04, 0x02), 1, OK(0, 2),
+          OK(1, 2), OK(2, 3), OK(4, 2), OK(7, 2), OK(8, 4), OK(11, 4), ERR(12, PF_ERR_NOTFOUND),
+          OK(-1, 1));
     /* 3.10: zero-length pairs only move the line (+302). */
-    PROBE(PF_LT_LINETABLE_310, BYTES(0x00, 0x7f, 0x00, 0x7f, 0x04, 0x30), 1, OK(0, 303),
-          OK(3, 303), ERR(4, PF_ERR_NOTFOUND));
+    PROBE(PF_LT_LINETABLE_310, BYTES(0x00, 0x7f, 0x00, 0x7f, 0x04, 0x30), 1, OK(0, 303), OK(3, 303),
+          ERR(4, PF_ERR_NOTFOUND));
     /* 3.10: -128 is "no line" and leaves the running line alone. */
     PROBE(PF_LT_LINETABLE_310, BYTES(0x02, 0x01, 0x02, 0x80, 0x02, 0x01), 10, OK(0, 11),
           OK(2, PF_LINE_NONE), OK(3, PF_LINE_NONE), OK(4, 12), ERR(6, PF_ERR_NOTFOUND));
     /* 3.11-3.13 `small`: units 0..7 -> 1 2 3 2 2 2 4 4 (offsets in bytes). */
     PROBE(PF_LT_LOCATIONS_311,
-          BYTES(0x80, 0x00, 0xd8, 0x09, 0x0a, 0xd8, 0x09, 0x0a, 0xf1, 0x03, 0x01, 0x0a, 0x0b,
-                0x80, 0x41, 0xe0, 0x0b, 0x0c, 0x80, 0x48),
+          BYTES(0x80, 0x00, 0xd8, 0x09, 0x0a, 0xd8, 0x09, 0x0a, 0xf1, 0x03, 0x01, 0x0a, 0x0b, 0x80,
+                0x41, 0xe0, 0x0b, 0x0c, 0x80, 0x48),
           1, OK(0, 1), OK(2, 2), OK(4, 3), OK(6, 2), OK(8, 2), OK(9, 2), OK(10, 2), OK(12, 4),
           OK(14, 4), OK(15, 4), ERR(16, PF_ERR_NOTFOUND), OK(-2, 1), OK(-1, 1));
 }
@@ -244,12 +248,12 @@ static void location_kinds(void **state)
 {
     (void)state;
     PROBE(PF_LT_LOCATIONS_311,
-          BYTES(0xfb,                   /* 15, 4 units: no location */
-                0xe8, 0x06,             /* 13, 1 unit: +3 */
-                0xf9,                   /* 15, 2 units */
-                0xeb, 0x03,             /* 13, 4 units: -1 */
-                0xd1, 0x00, 0x01,       /* 10, 2 units: +0 */
-                0xe7, 0x01, 0x02,       /* 12, 8 units: +2 */
+          BYTES(0xfb,                                /* 15, 4 units: no location */
+                0xe8, 0x06,                          /* 13, 1 unit: +3 */
+                0xf9,                                /* 15, 2 units */
+                0xeb, 0x03,                          /* 13, 4 units: -1 */
+                0xd1, 0x00, 0x01,                    /* 10, 2 units: +0 */
+                0xe7, 0x01, 0x02,                    /* 12, 8 units: +2 */
                 0xf0, 0x44, 0x04, 0x00, 0x01, 0x01), /* 14, 1 unit: +130 (svarint 260) */
           100, OK(0, PF_LINE_NONE), OK(7, PF_LINE_NONE), OK(8, 103), OK(10, PF_LINE_NONE),
           OK(13, PF_LINE_NONE), OK(14, 102), OK(21, 102), OK(22, 102), OK(25, 102), OK(26, 104),
@@ -283,8 +287,7 @@ static void bad_arguments(void **state)
     (void)state;
     static const uint8_t t[] = {0x80, 0x00};
     int line = 5;
-    assert_int_equal(pf_linetable_line(PF_LT_LOCATIONS_311, NULL, 2, 1, 0, &line),
-                     PF_ERR_INTERNAL);
+    assert_int_equal(pf_linetable_line(PF_LT_LOCATIONS_311, NULL, 2, 1, 0, &line), PF_ERR_INTERNAL);
     assert_int_equal(pf_linetable_line(PF_LT_LOCATIONS_311, t, 2, 1, 0, NULL), PF_ERR_INTERNAL);
     assert_int_equal(pf_linetable_line(0, t, 2, 1, 0, &line), PF_ERR_UNSUPPORTED);
     assert_int_equal(pf_linetable_line(99, t, 2, 1, 0, &line), PF_ERR_UNSUPPORTED);
@@ -296,15 +299,14 @@ static void truncated_tables(void **state)
     (void)state;
     /* lnotab: a lone address increment. Below it the line is known; at or
      * past it, the missing line increment decides. */
-    PROBE(PF_LT_LNOTAB_27, BYTES(0x00, 0x01, 0x03), 1, OK(0, 2), OK(2, 2),
-          ERR(3, PF_ERR_CORRUPT), ERR(100, PF_ERR_CORRUPT));
+    PROBE(PF_LT_LNOTAB_27, BYTES(0x00, 0x01, 0x03), 1, OK(0, 2), OK(2, 2), ERR(3, PF_ERR_CORRUPT),
+          ERR(100, PF_ERR_CORRUPT));
     PROBE(PF_LT_LNOTAB_36, BYTES(0x05), 1, OK(4, 1), ERR(5, PF_ERR_CORRUPT));
     /* 3.10: a lone byte is a range without its line. */
     PROBE(PF_LT_LINETABLE_310, BYTES(0x02, 0x01, 0x02), 1, OK(0, 2), ERR(2, PF_ERR_CORRUPT),
           ERR(9, PF_ERR_CORRUPT));
     /* 3.11: entries cut inside their column bytes or varints. */
-    PROBE(PF_LT_LOCATIONS_311, BYTES(0x80, 0x00, 0xd8, 0x09), 1, OK(0, 1),
-          ERR(2, PF_ERR_CORRUPT));
+    PROBE(PF_LT_LOCATIONS_311, BYTES(0x80, 0x00, 0xd8, 0x09), 1, OK(0, 1), ERR(2, PF_ERR_CORRUPT));
     PROBE(PF_LT_LOCATIONS_311, BYTES(0x80), 1, ERR(0, PF_ERR_CORRUPT));
     PROBE(PF_LT_LOCATIONS_311, BYTES(0xf0, 0x06, 0x01, 0x0a), 1, ERR(0, PF_ERR_CORRUPT));
     PROBE(PF_LT_LOCATIONS_311, BYTES(0xe8, 0x41), 1, ERR(0, PF_ERR_CORRUPT)); /* varint goes on */
@@ -313,8 +315,7 @@ static void truncated_tables(void **state)
     PROBE(PF_LT_LOCATIONS_311, BYTES(0xd8, 0x09, 0x80, 0x00), 1, ERR(0, PF_ERR_CORRUPT));
     PROBE(PF_LT_LOCATIONS_311, BYTES(0xe8, 0x42, 0x80), 1, ERR(0, PF_ERR_CORRUPT));
     /* A byte without bit 7 where an entry should start. */
-    PROBE(PF_LT_LOCATIONS_311, BYTES(0x80, 0x00, 0x08, 0x00), 1, OK(0, 1),
-          ERR(2, PF_ERR_CORRUPT));
+    PROBE(PF_LT_LOCATIONS_311, BYTES(0x80, 0x00, 0x08, 0x00), 1, OK(0, 1), ERR(2, PF_ERR_CORRUPT));
 }
 
 /* Append a location-table varint. */
@@ -362,9 +363,9 @@ static void varint_limits(void **state)
     /* Long form: each of the three trailing varints is checked. */
     n = 0;
     t[n++] = 0xf0;
-    n = put_varint(t, n, 2);          /* +1 */
-    n = put_varint(t, n, 0);          /* end line */
-    n = put_varint(t, n, 1000);       /* start column + 1 */
+    n = put_varint(t, n, 2);           /* +1 */
+    n = put_varint(t, n, 0);           /* end line */
+    n = put_varint(t, n, 1000);        /* start column + 1 */
     n = put_varint(t, n, 0xffffffffu); /* end column + 1 */
     assert_int_equal(decode(PF_LT_LOCATIONS_311, t, n, 7, 1, &line), PF_OK);
     assert_int_equal(line, 8);
@@ -474,16 +475,11 @@ int main(void)
     failed += _cmocka_run_group_tests("captured", vec_tests, NVECTORS, NULL, NULL);
 
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(captured_coverage),
-        cmocka_unit_test(captured_prefixes),
-        cmocka_unit_test(worked_examples),
-        cmocka_unit_test(location_kinds),
-        cmocka_unit_test(empty_tables),
-        cmocka_unit_test(bad_arguments),
-        cmocka_unit_test(truncated_tables),
-        cmocka_unit_test(varint_limits),
-        cmocka_unit_test(line_overflow),
-        cmocka_unit_test(long_noline_table),
+        cmocka_unit_test(captured_coverage), cmocka_unit_test(captured_prefixes),
+        cmocka_unit_test(worked_examples),   cmocka_unit_test(location_kinds),
+        cmocka_unit_test(empty_tables),      cmocka_unit_test(bad_arguments),
+        cmocka_unit_test(truncated_tables),  cmocka_unit_test(varint_limits),
+        cmocka_unit_test(line_overflow),     cmocka_unit_test(long_noline_table),
         cmocka_unit_test(garbage_tables),
     };
     failed += cmocka_run_group_tests_name("linetable", tests, NULL, NULL);

@@ -91,7 +91,8 @@ static uint64_t get_state(struct fixture *f, uint64_t addr)
 static void ascii(void **state)
 {
     struct fixture *f = *state;
-    expect_str(f, fake_str(f->img, f->L, OBJ, "/usr/lib/python3/app.py"), "/usr/lib/python3/app.py");
+    expect_str(f, fake_str(f->img, f->L, OBJ, "/usr/lib/python3/app.py"),
+               "/usr/lib/python3/app.py");
     expect_str(f, fake_str(f->img, f->L, OBJ + 0x1000, "f"), "f");
     expect_str(f, fake_str(f->img, f->L, OBJ + 0x2000, "<module>"), "<module>");
 }
@@ -108,6 +109,37 @@ static void one_read_for_short_strings(void **state)
     f->mem.reads = 0;
     expect_str(f, b, "r\xc3\xa9sum\xc3\xa9_\xcf\x80");
     assert_int_equal(f->mem.reads, 1);
+}
+
+/* pystr.c's first read copies 256 bytes (HEAD_READ): an object that ends
+ * within them costs one read, one byte more costs two, and every length
+ * around the edge comes back intact. Each length uses its own letter, so a
+ * byte left over from the previous call can't pass for the right one. */
+static void head_read_boundary(void **state)
+{
+    struct fixture *f = *state;
+    const struct pf_layout *L = f->L;
+    size_t off = is27(L) ? L->bytes.ob_sval.off : L->unicode.ascii_size;
+    char s[400];
+    uint8_t *p;
+    size_t n;
+
+    for (size_t len = 150; len < 300; len++) {
+        memset(s, 'a' + (int)(len % 26), len);
+        s[len] = '\0';
+        uint64_t a = fake_str(f->img, L, OBJ + len * 0x1000, s);
+        f->mem.reads = 0;
+        expect_str(f, a, s);
+        assert_int_equal(f->mem.reads, off + len <= 256 ? 1 : 2);
+
+        uint64_t b = fake_bytes(f->img, L, OBJ + 0x1000000 + len * 0x1000, s, len);
+        f->mem.reads = 0;
+        assert_int_equal(pf_pybytes_read(&f->mem, L, b, 1000, &p, &n), PF_OK);
+        assert_int_equal(f->mem.reads, L->bytes.ob_sval.off + len <= 256 ? 1 : 2);
+        assert_int_equal(n, len);
+        assert_memory_equal(p, s, len);
+        free(p);
+    }
 }
 
 /* Long strings: a header read and one data read, never more. */
@@ -306,8 +338,7 @@ static void length_caps(void **state)
     expect_str(f, fake_str(f->img, f->L, OBJ + 0x10000, s), s);
     s[PF_MAX_STRING] = 'n';
     s[PF_MAX_STRING + 1] = '\0';
-    expect_str_err(f, fake_str(f->img, f->L, OBJ + 0x20000, s), PF_MAX_STRING + 2,
-                   PF_ERR_CORRUPT);
+    expect_str_err(f, fake_str(f->img, f->L, OBJ + 0x20000, s), PF_MAX_STRING + 2, PF_ERR_CORRUPT);
     free(s);
 
     /* Length fields read as garbage: huge, negative. */
@@ -357,36 +388,38 @@ static uint64_t move_to_mapping_end(struct fixture *f, uint64_t from, size_t n, 
     return to;
 }
 
-/* The speculative first read faults at the end of a mapping; the header and
- * data are then read separately. */
+/* The speculative first read faults at the end of a mapping; the minimal
+ * header and the data are then read separately. Each object is copied with
+ * its real size (sys.getsizeof): a compact ASCII string is smaller than the
+ * layout's unicode.size, which reaches the legacy `data` field. */
 static void object_at_end_of_mapping(void **state)
 {
     struct fixture *f = *state;
     const struct pf_layout *L = f->L;
     size_t n;
-    uint64_t a;
+    uint64_t a, b;
 
-    if (is27(L)) {
-        a = fake_str(f->img, L, OBJ, "tail.py");
-        n = L->bytes.ob_sval.off + 8;
-    } else {
-        a = fake_str(f->img, L, OBJ, "tail.py");
-        n = L->unicode.ascii_size + 8;
-        if (n < L->unicode.size)
-            n = L->unicode.size;
-    }
-    uint64_t b = move_to_mapping_end(f, a, n, OBJ + 0x10000);
+    a = fake_str(f->img, L, OBJ, "tail.py");
+    n = (is27(L) ? L->bytes.ob_sval.off : L->unicode.ascii_size) + 8;
+    b = move_to_mapping_end(f, a, n, OBJ + 0x10000);
     f->mem.reads = 0;
     expect_str(f, b, "tail.py");
-    assert_true(f->mem.reads >= 2 && f->mem.reads <= 3);
+    assert_int_equal(f->mem.reads, 3); /* failed first read, header, data */
 
     if (!is27(L)) {
         a = fake_str(f->img, L, OBJ + 0x20000, "\xcf\x80\xcf\x80");
         n = L->unicode.compact_size + 3 * 2; /* two UCS-2 chars and the NUL */
-        if (n < L->unicode.size)
-            n = L->unicode.size;
         b = move_to_mapping_end(f, a, n, OBJ + 0x30000);
         expect_str(f, b, "\xcf\x80\xcf\x80");
+
+        a = fake_str(f->img, L, OBJ + 0x60000, "");
+        b = move_to_mapping_end(f, a, L->unicode.ascii_size + 1, OBJ + 0x70000);
+        expect_str(f, b, "");
+
+        /* A legacy string's object ends with its data pointer. */
+        a = fake_str_legacy(f->img, L, OBJ + 0x80000, "caf\xc3\xa9");
+        b = move_to_mapping_end(f, a, L->unicode.data.off + 8, OBJ + 0x90000);
+        expect_str(f, b, "caf\xc3\xa9");
     }
 
     static const uint8_t lt[] = {0x80, 0x00, 0xd8, 0x09, 0x0a};
@@ -513,12 +546,12 @@ static void bad_layout(void **state)
     size_t len;
     uint8_t *p;
 
-    L.unicode.size = PF_MAX_STRUCT + 1;
+    L.unicode.ascii_size = PF_MAX_STRUCT + 1;
     L.bytes.size = PF_MAX_STRUCT + 1;
     assert_int_equal(pf_pystr_read(&f->mem, &L, a, out, sizeof(out), &len), PF_ERR_CORRUPT);
     assert_int_equal(pf_pybytes_read(&f->mem, &L, b, 16, &p, &len), PF_ERR_CORRUPT);
     L = *f->L;
-    L.unicode.size = 0;
+    L.unicode.ascii_size = 0;
     L.bytes.size = 0;
     assert_int_equal(pf_pystr_read(&f->mem, &L, a, out, sizeof(out), &len), PF_ERR_CORRUPT);
     assert_int_equal(pf_pybytes_read(&f->mem, &L, b, 16, &p, &len), PF_ERR_CORRUPT);
@@ -528,6 +561,32 @@ static void bad_layout(void **state)
     L = *f->L;
     L.bytes.ob_size.off = 4090; /* outside the header the reader copies */
     assert_int_equal(pf_pybytes_read(&f->mem, &L, b, 16, &p, &len), PF_ERR_CORRUPT);
+
+    /* Offsets that would put data over the header or past our buffers. */
+    if (!is27(f->L)) {
+        uint64_t u = fake_str(f->img, f->L, OBJ + 0x2000, "\xcf\x80");
+        uint64_t g = fake_str_legacy(f->img, f->L, OBJ + 0x3000, "legacy");
+        L = *f->L;
+        L.unicode.compact_size = 0;
+        assert_int_equal(pf_pystr_read(&f->mem, &L, u, out, sizeof(out), &len), PF_ERR_CORRUPT);
+        L = *f->L;
+        L.unicode.data.off = 1u << 20;
+        assert_int_equal(pf_pystr_read(&f->mem, &L, g, out, sizeof(out), &len), PF_ERR_CORRUPT);
+        L.unicode.data.off = PF_MAX_STRUCT - 7;
+        assert_int_equal(pf_pystr_read(&f->mem, &L, g, out, sizeof(out), &len), PF_ERR_CORRUPT);
+        L = *f->L;
+        assert_int_equal(pf_pystr_read(&f->mem, &L, g, out, sizeof(out), &len), PF_OK);
+    }
+
+    /* A data offset that wraps around the address space from an object at
+     * its very top. */
+    uint64_t top = UINT64_MAX - 0x1ff;
+    fake_str(f->img, f->L, top, "x");
+    L = *f->L;
+    L.unicode.ascii_size = PF_MAX_STRUCT;
+    L.bytes.ob_sval.off = PF_MAX_STRUCT;
+    assert_int_equal(pf_pystr_read(&f->mem, &L, top, out, sizeof(out), &len), PF_ERR_CORRUPT);
+    assert_int_equal(pf_pybytes_read(&f->mem, &L, top, 16, &p, &len), PF_ERR_CORRUPT);
 }
 
 /* The encoder on its own: every UTF-8 length boundary, surrogates, values
@@ -541,16 +600,14 @@ static void encode_utf8(void **state)
     const uint32_t cps[] = {0x41, 0x7f, 0x80, 0x7ff, 0x800, 0xfffd, 0xffff, 0x10000, 0x10ffff};
     const char *want = "A\x7f\xc2\x80\xdf\xbf\xe0\xa0\x80\xef\xbf\xbd\xef\xbf\xbf"
                        "\xf0\x90\x80\x80\xf4\x8f\xbf\xbf";
-    assert_int_equal(pf_pystr_encode_utf8((const uint8_t *)cps, 9, 4, out, sizeof(out), &n),
-                     PF_OK);
+    assert_int_equal(pf_pystr_encode_utf8((const uint8_t *)cps, 9, 4, out, sizeof(out), &n), PF_OK);
     assert_int_equal(n, strlen(want));
     assert_memory_equal(out, want, n + 1);
     /* Exactly enough room (23 bytes + NUL), then one byte short. */
     assert_int_equal(n, 23);
     assert_int_equal(pf_pystr_encode_utf8((const uint8_t *)cps, 9, 4, out, 24, &n), PF_OK);
     n = 99;
-    assert_int_equal(pf_pystr_encode_utf8((const uint8_t *)cps, 9, 4, out, 23, &n),
-                     PF_ERR_CORRUPT);
+    assert_int_equal(pf_pystr_encode_utf8((const uint8_t *)cps, 9, 4, out, 23, &n), PF_ERR_CORRUPT);
     assert_int_equal(n, 99);
 
     const uint32_t too_big[] = {0x41, 0x110000};
@@ -561,9 +618,9 @@ static void encode_utf8(void **state)
                      PF_ERR_CORRUPT);
 
     const uint16_t sur[] = {0xd800, 0x61, 0xdfff, 0xdbff, 0xdc00};
-    assert_int_equal(pf_pystr_encode_utf8((const uint8_t *)sur, 5, 2, out, sizeof(out), &n),
-                     PF_OK);
-    const char *rep = "\xef\xbf\xbd" "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd";
+    assert_int_equal(pf_pystr_encode_utf8((const uint8_t *)sur, 5, 2, out, sizeof(out), &n), PF_OK);
+    const char *rep = "\xef\xbf\xbd"
+                      "a\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd";
     assert_int_equal(n, strlen(rep));
     assert_memory_equal(out, rep, n + 1);
     const uint32_t sur4[] = {0xdc80};
@@ -597,9 +654,9 @@ static void encode_utf8(void **state)
     assert_int_equal(pf_pystr_encode_utf8(in, PF_MAX_STRING / 2, 1, big, PF_MAX_STRING + 16, &n),
                      PF_OK);
     assert_int_equal(n, PF_MAX_STRING);
-    assert_int_equal(pf_pystr_encode_utf8(in, PF_MAX_STRING / 2 + 1, 1, big, PF_MAX_STRING + 16,
-                                          &n),
-                     PF_ERR_CORRUPT);
+    assert_int_equal(
+        pf_pystr_encode_utf8(in, PF_MAX_STRING / 2 + 1, 1, big, PF_MAX_STRING + 16, &n),
+        PF_ERR_CORRUPT);
     free(in);
     free(big);
 }
@@ -615,6 +672,8 @@ int main(void)
             cmocka_unit_test_prestate_setup_teardown(one_read_for_short_strings, setup, teardown,
                                                      (void *)L),
             cmocka_unit_test_prestate_setup_teardown(two_reads_for_long_strings, setup, teardown,
+                                                     (void *)L),
+            cmocka_unit_test_prestate_setup_teardown(head_read_boundary, setup, teardown,
                                                      (void *)L),
             cmocka_unit_test_prestate_setup_teardown(latin1, setup, teardown, (void *)L),
             cmocka_unit_test_prestate_setup_teardown(ucs2, setup, teardown, (void *)L),
