@@ -65,7 +65,9 @@ static void trace_takes_the_rest(void **state)
     (void)state;
     struct pf_options o;
     struct pf_diag d;
-    assert_int_equal(PARSE(&o, &d, "-r", "0.001", "-t", "python3", "-s", "x.py", "-p"), PF_OK);
+    /* o.trace_argv points into argv, so argv must outlive it here. */
+    char *argv[] = {"pyflame", "-r", "0.001", "-t", "python3", "-s", "x.py", "-p", NULL};
+    assert_int_equal(pf_cli_parse(8, argv, &o, &d), PF_OK);
     assert_non_null(o.trace_argv);
     assert_string_equal(o.trace_argv[0], "python3");
     assert_string_equal(o.trace_argv[1], "-s");
