@@ -167,11 +167,12 @@ static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_s
         return RUNNING;
     case PTRACE_EVENT_CLONE: {
         unsigned long child = 0;
+        /* add() may move the task array: t is not valid after it. */
         if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child)
             add(p, (pid_t)child);
         if (want_stop)
             return HELD;
-        cont(t, 0);
+        ptrace(PTRACE_CONT, tid, 0, 0);
         return RUNNING;
     }
     case PTRACE_EVENT_EXEC:
@@ -480,12 +481,24 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
     t->interrupt_sent = true;
     for (;;) {
         int status;
-        pid_t r = waitpid(tid, &status, __WALL);
+        /* Wait for any thread, not just this one: a zombie thread-group
+         * leader reports only after every other thread has been reaped, and
+         * those threads are ours to reap. Other threads' events are handled
+         * (resumed) as they come. */
+        pid_t r = waitpid(-1, &status, __WALL);
         if (r < 0) {
             if (errno == EINTR)
                 continue; /* we must not leave with the stop pending */
             drop(p, tid);
             return PF_ERR_NOPROC;
+        }
+        if (r != tid) {
+            handle(p, r, status, false);
+            if (p->exec_seen)
+                return PF_ERR_EXEC;
+            if (!find(p, tid))
+                return PF_ERR_NOPROC;
+            continue;
         }
         switch (handle(p, tid, status, true)) {
         case HELD:
