@@ -17,6 +17,8 @@
 #include "pyflame/log.h"
 
 #define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
+/* Non-blocking polls for a stop before a blocking wait (about 1 us each). */
+#define SPIN_POLLS 64
 
 struct task {
     pid_t tid;
@@ -429,6 +431,11 @@ fail:
     return err;
 }
 
+void pf_proc_exec_seen_ok(struct pf_proc *p)
+{
+    p->exec_seen = false;
+}
+
 pid_t pf_proc_pid(const struct pf_proc *p)
 {
     return p->pid;
@@ -479,6 +486,30 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
         return PF_ERR_NOPROC;
     }
     t->interrupt_sent = true;
+    /* A thread running on another CPU stops within microseconds; polling for
+     * that briefly saves the sleep and wake-up of a blocking wait, which on
+     * a busy machine costs more than the stop itself. Then block. */
+    for (int spin = 0; spin < SPIN_POLLS; spin++) {
+        int status;
+        pid_t r = waitpid(tid, &status, WNOHANG | __WALL);
+        if (r == tid) {
+            switch (handle(p, tid, status, true)) {
+            case HELD:
+                return PF_OK;
+            case GONE:
+                return PF_ERR_NOPROC;
+            case EXECED:
+                cont(find(p, tid), 0);
+                return PF_ERR_EXEC;
+            case RUNNING:
+                if (!find(p, tid))
+                    return PF_ERR_NOPROC;
+                break;
+            }
+        } else if (r < 0 && errno != EINTR) {
+            break;
+        }
+    }
     for (;;) {
         int status;
         /* Wait for any thread, not just this one: a zombie thread-group

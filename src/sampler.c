@@ -550,6 +550,13 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         while (!*stop) {
             struct timespec ts = to_ts(deadline);
             err = pf_proc_wait(s->proc, &ts);
+            if (err == PF_ERR_EXEC && !s->stats.target_found && s->opts.wait_for_python) {
+                /* A wrapper (env, a shell, a pyenv shim) became the next
+                 * program on the way to the interpreter: follow it. */
+                pf_proc_exec_seen_ok(s->proc);
+                err = PF_OK;
+                continue;
+            }
             if (err || now_ns() >= deadline)
                 break;
         }

@@ -29,6 +29,11 @@ pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag 
 
 pid_t pf_proc_pid(const struct pf_proc *p);
 
+/* Acknowledge an exec reported as PF_ERR_EXEC, to go on tracing the new
+ * program (launch mode, before the interpreter appears: `env`, shell
+ * wrappers and pyenv shims exec the real interpreter). */
+void pf_proc_exec_seen_ok(struct pf_proc *p);
+
 /* Handle pending ptrace events, then wait for more until `deadline`
  * (CLOCK_MONOTONIC), a signal to us, or an event. Returns PF_ERR_EXITED once
  * the target is gone and PF_ERR_EXEC once it has executed a new program. */
