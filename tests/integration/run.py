@@ -166,10 +166,10 @@ def attach(pyflame, python, args):
         target.wait()
 
 
-def launch(pyflame, python, args, seconds, rate):
+def launch(pyflame, python, args, seconds, rate, wrapper=()):
     tmp = tempfile.mkdtemp(prefix="pyflame-it-")
     prof = os.path.join(tmp, "profile.txt")
-    cmd = [pyflame, "-r", rate, "-o", prof] + args + ["-t", python, SPIN, seconds]
+    cmd = [pyflame, "-r", rate, "-o", prof] + args + ["-t"] + list(wrapper) + [python, SPIN, seconds]
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                          universal_newlines=True)
     try:
@@ -217,6 +217,11 @@ def main():
         if stacks.get(want, 0) < 5:
             fail("a 50 ms run shows its stack %d times" % stacks.get(want, 0), out, err)
         print("launch 50 ms: expected stack %d times" % stacks[want])
+        # Through wrappers that exec the interpreter (env, a shell), as a
+        # pyenv shim does: pyflame follows the execs.
+        out, err = launch(a.pyflame, python, [], "0.3", "0.005", wrapper=("env", "sh", "-c", 'exec "$0" "$@"'))
+        check_profile(out, err, want, 0.5)
+        print("launch through env and sh: ok")
     print("ok")
     return 0
 
