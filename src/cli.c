@@ -27,6 +27,9 @@ static const char USAGE[] =
     "                           stacks of sleeping threads end in an \"(idle)\" frame\n"
     "      --show-threads       add a root frame \"(thread TID NAME)\" to every stack\n"
     "  -d, --dump               print the stack of every thread once and exit\n"
+    "      --native             show native (C) frames too, merged with the Python\n"
+    "                           frames in call order: C extensions, libc, the kernel\n"
+    "                           calls a thread waits in\n"
     "  -n, --no-line-numbers    frames are file:function, without the line\n"
     "      --abi=X.Y            read the interpreter as CPython X.Y (for builds whose\n"
     "                           version cannot be detected)\n"
@@ -39,7 +42,8 @@ static const char USAGE[] =
     "Examples:\n"
     "  pyflame -s 30 -r 0.001 -p 1234 > profile.txt\n"
     "  pyflame -o profile.txt -t python3 app.py --port 8000\n"
-    "  pyflame -p 1234 | flamegraph.pl > profile.svg\n";
+    "  pyflame -p 1234 | flamegraph.pl > profile.svg\n"
+    "  pyflame --native --threads -s 10 -p 1234 > profile.txt\n";
 
 const char *pf_cli_usage(void)
 {
@@ -69,7 +73,7 @@ static bool parse_pid(const char *text, pid_t *out)
     return true;
 }
 
-enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS };
+enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -87,6 +91,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"show-threads", no_argument, NULL, OPT_SHOW_THREADS},
         {"dump", no_argument, NULL, 'd'},
         {"stats", no_argument, NULL, OPT_STATS},
+        {"native", no_argument, NULL, OPT_NATIVE},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -135,6 +140,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_SHOW_THREADS: o.show_threads = true; break;
         case 'd': o.dump = true; break;
         case OPT_STATS: o.stats = true; break;
+        case OPT_NATIVE: o.native = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:

@@ -103,6 +103,15 @@ static pf_err load(struct pf_code *slot, struct pf_mem *mem, const struct pf_lay
     if ((err = intern_string(mem, L, types, names, name_addr, &name)) ||
         (err = intern_string(mem, L, types, names, file_addr, &file)))
         return err;
+    if (types->bytes) {
+        /* The line table is a bytes object (str in 2.7): check before
+         * trusting its length. */
+        uint64_t type;
+        if ((err = pf_mem_read(mem, table_addr + L->object.ob_type.off, &type, sizeof(type))))
+            return err;
+        if (type != types->bytes)
+            return PF_ERR_CORRUPT;
+    }
     err = pf_pybytes_read(mem, L, table_addr, PF_MAX_LINETABLE, &table, &table_len);
     if (err)
         return err;
@@ -179,6 +188,12 @@ pf_err pf_code_line(struct pf_code *code, const struct pf_layout *L, int64_t off
                             code->linetable_len, code->firstlineno, offset, &l);
     if (err)
         return err;
+    /* CPython numbers no line below 0 (and co_firstlineno was checked on
+     * load), so a negative line comes from a table of garbage deltas; a
+     * frame's line must be >= 0 or PF_LINE_NONE (intern.h). Found by
+     * tests/fuzz/fuzz_frame: a 3.6 lnotab walked down to line -71. */
+    if (l < 0 && l != PF_LINE_NONE)
+        return PF_ERR_CORRUPT;
     code->memo_offset = offset;
     code->memo_line = l;
     *line = l;

@@ -17,6 +17,7 @@ struct sym {
      * before local, then table order. So a lookup returns what the header
      * promises (.symtab first) and prefers the symbol other objects see. */
     uint64_t rank;
+    uint8_t type, bind; /* STT_*, STB_* */
 };
 
 struct section {
@@ -38,6 +39,8 @@ struct pf_elf {
     size_t nsym;
     const char *soname;
     uint64_t page;
+    char *image; /* pf_elf_open_mem: our copy of the bytes; fd is then -1 */
+    size_t image_len;
 };
 
 void pf_elf_close(struct pf_elf *e)
@@ -51,6 +54,7 @@ void pf_elf_close(struct pf_elf *e)
         elf_end(e->elf);
     if (e->fd >= 0)
         close(e->fd);
+    free(e->image);
     free(e);
 }
 
@@ -113,6 +117,8 @@ static pf_err index_symbols(struct pf_elf *e)
                 .value = st.st_value,
                 .size = st.st_size,
                 .rank = table << 62 | local << 61 | j,
+                .type = (uint8_t)type,
+                .bind = (uint8_t)GELF_ST_BIND(st.st_info),
             };
         }
     }
@@ -193,6 +199,39 @@ static pf_err index_phdrs(struct pf_elf *e)
     return PF_OK;
 }
 
+/* Everything after elf_begin/elf_memory, shared by both constructors. `what`
+ * names the file in messages. On failure the caller frees e. */
+static pf_err index_elf(struct pf_elf *e, const char *what, struct pf_diag *diag)
+{
+    pf_err err;
+
+    if (!e->elf || elf_kind(e->elf) != ELF_K_ELF)
+        return pf_diag_set(diag, PF_ERR_NOTPYTHON, "%s: not an ELF file", what);
+    if (!gelf_getehdr(e->elf, &e->ehdr))
+        return pf_diag_set(diag, PF_ERR_CORRUPT, "%s: bad ELF header: %s", what, elf_errmsg(-1));
+
+    /* The kernel and ld.so map segments at the run-time page size, not at
+     * p_align (which is the linker's max-page-size, up to 2 MiB on older
+     * x86_64 binaries, and would merge a data segment's page with text). */
+    long page = sysconf(_SC_PAGESIZE);
+    e->page = page > 0 && (page & (page - 1)) == 0 ? (uint64_t)page : 4096;
+
+    err = index_phdrs(e);
+    if (!err)
+        err = index_sections(e);
+    if (!err)
+        err = index_symbols(e);
+    if (err) {
+        if (err == PF_ERR_NOMEM)
+            return pf_diag_set(diag, err, "%s: out of memory", what);
+        int le = elf_errno(); /* 0 when the check was ours, not libelf's */
+        return pf_diag_set(diag, err, "%s: malformed ELF file%s%s", what, le ? ": " : "",
+                           le ? elf_errmsg(le) : "");
+    }
+    find_soname(e);
+    return PF_OK;
+}
+
 pf_err pf_elf_open(const char *path, struct pf_diag *diag, struct pf_elf **out)
 {
     pf_err err;
@@ -209,38 +248,38 @@ pf_err pf_elf_open(const char *path, struct pf_diag *diag, struct pf_elf **out)
         goto fail;
     }
     e->elf = elf_begin(e->fd, ELF_C_READ_MMAP, NULL);
-    if (!e->elf || elf_kind(e->elf) != ELF_K_ELF) {
-        err = pf_diag_set(diag, PF_ERR_NOTPYTHON, "%s: not an ELF file", path);
+    if ((err = index_elf(e, path, diag)))
+        goto fail;
+    *out = e;
+    return PF_OK;
+fail:
+    pf_elf_close(e);
+    return err;
+}
+
+pf_err pf_elf_open_mem(const void *bytes, size_t len, const char *what, struct pf_diag *diag,
+                       struct pf_elf **out)
+{
+    pf_err err;
+    struct pf_elf *e;
+
+    if (elf_version(EV_CURRENT) == EV_NONE)
+        return pf_diag_set(diag, PF_ERR_INTERNAL, "libelf: %s", elf_errmsg(-1));
+    if (len == 0)
+        return pf_diag_set(diag, PF_ERR_NOTPYTHON, "%s: not an ELF file", what);
+    e = calloc(1, sizeof(*e));
+    if (!e)
+        return pf_diag_set(diag, PF_ERR_NOMEM, "%s: out of memory", what);
+    e->fd = -1;
+    if (!(e->image = malloc(len))) {
+        err = pf_diag_set(diag, PF_ERR_NOMEM, "%s: out of memory", what);
         goto fail;
     }
-    if (!gelf_getehdr(e->elf, &e->ehdr)) {
-        err = pf_diag_set(diag, PF_ERR_CORRUPT, "%s: bad ELF header: %s", path, elf_errmsg(-1));
+    memcpy(e->image, bytes, len);
+    e->image_len = len;
+    e->elf = elf_memory(e->image, len);
+    if ((err = index_elf(e, what, diag)))
         goto fail;
-    }
-
-    /* The kernel and ld.so map segments at the run-time page size, not at
-     * p_align (which is the linker's max-page-size, up to 2 MiB on older
-     * x86_64 binaries, and would merge a data segment's page with text). */
-    long page = sysconf(_SC_PAGESIZE);
-    e->page = page > 0 && (page & (page - 1)) == 0 ? (uint64_t)page : 4096;
-
-    err = index_phdrs(e);
-    if (!err)
-        err = index_sections(e);
-    if (!err)
-        err = index_symbols(e);
-    if (err) {
-        if (err == PF_ERR_NOMEM)
-            pf_diag_set(diag, err, "%s: out of memory", path);
-        else {
-            int le = elf_errno(); /* 0 when the check was ours, not libelf's */
-            pf_diag_set(diag, err, "%s: malformed ELF file%s%s", path, le ? ": " : "",
-                        le ? elf_errmsg(le) : "");
-        }
-        goto fail;
-    }
-    find_soname(e);
-
     *out = e;
     return PF_OK;
 fail:
@@ -304,6 +343,12 @@ pf_err pf_elf_read_vaddr(const struct pf_elf *e, uint64_t vaddr, void *dst, size
         uint64_t pos = p->p_offset + off;
         if (pos < p->p_offset || pos > (uint64_t)INT64_MAX)
             return PF_ERR_CORRUPT;
+        if (e->fd < 0) {
+            if (pos > e->image_len || len > e->image_len - pos)
+                return PF_ERR_IO; /* an image shorter than its headers */
+            memcpy(dst, e->image + pos, len);
+            return PF_OK;
+        }
 
         size_t done = 0;
         while (done < len) {
@@ -377,4 +422,188 @@ pf_err pf_elf_scan_rodata(const struct pf_elf *e,
             break;
     }
     return any ? PF_OK : PF_ERR_NOTFOUND;
+}
+
+pf_err pf_elf_segment(const struct pf_elf *e, uint32_t type, uint64_t *vaddr, uint64_t *memsz)
+{
+    for (size_t i = 0; i < e->nph; i++)
+        if (e->ph[i].p_type == type) {
+            *vaddr = e->ph[i].p_vaddr;
+            *memsz = e->ph[i].p_memsz;
+            return PF_OK;
+        }
+    return PF_ERR_NOTFOUND;
+}
+
+bool pf_elf_has_symtab(const struct pf_elf *e)
+{
+    for (size_t i = 0; i < e->nsec; i++)
+        if (e->sec[i].type == SHT_SYMTAB)
+            return true;
+    return false;
+}
+
+/* The first data chunk of a section with contents, or NULL. */
+static Elf_Data *section_data(const struct section *s)
+{
+    if (!s || s->type == SHT_NOBITS)
+        return NULL;
+    Elf_Data *d = elf_getdata(s->scn, NULL);
+    return d && d->d_buf && d->d_size ? d : NULL;
+}
+
+pf_err pf_elf_build_id(const struct pf_elf *e, uint8_t *buf, size_t cap, size_t *len)
+{
+    for (size_t i = 0; i < e->nsec; i++) {
+        if (e->sec[i].type != SHT_NOTE)
+            continue;
+        Elf_Data *d = section_data(&e->sec[i]);
+        size_t off = 0, name_off, desc_off;
+        GElf_Nhdr nh;
+        while (d && (off = gelf_getnote(d, off, &nh, &name_off, &desc_off)) > 0) {
+            if (nh.n_type != NT_GNU_BUILD_ID || nh.n_namesz != 4 ||
+                memcmp((const char *)d->d_buf + name_off, "GNU", 4) != 0)
+                continue;
+            if (nh.n_descsz == 0 || nh.n_descsz > cap)
+                return PF_ERR_CORRUPT;
+            memcpy(buf, (const char *)d->d_buf + desc_off, nh.n_descsz);
+            *len = nh.n_descsz;
+            return PF_OK;
+        }
+    }
+    return PF_ERR_NOTFOUND;
+}
+
+pf_err pf_elf_debuglink(const struct pf_elf *e, const char **name)
+{
+    Elf_Data *d = section_data(section_by_name(e, ".gnu_debuglink"));
+
+    /* A NUL-terminated file name, padded to 4 bytes, then a CRC32. */
+    if (!d)
+        return PF_ERR_NOTFOUND;
+    const char *s = d->d_buf;
+    size_t n = strnlen(s, d->d_size);
+    if (n == 0 || n == d->d_size || memchr(s, '/', n))
+        return PF_ERR_CORRUPT;
+    *name = s;
+    return PF_OK;
+}
+
+/* Address -> function symbol. */
+
+struct addr_sym {
+    uint64_t value, size;
+    const char *name;
+};
+
+struct pf_elf_addrmap {
+    struct addr_sym *v; /* sorted by value; one entry per address */
+    size_t n;
+};
+
+/* Which of two symbols at one address to show: one the object exports
+ * (global or weak) over a local alias (glibc: clock_nanosleep over
+ * __GI___clock_nanosleep), then fewer leading underscores (select over
+ * __select), then global over weak, then the shorter, then by name, so the
+ * choice never depends on table order. */
+static int sym_better(const struct sym *a, const struct sym *b)
+{
+    bool la = a->bind == STB_LOCAL, lb = b->bind == STB_LOCAL;
+    if (la != lb)
+        return la ? 1 : -1;
+    size_t ua = strspn(a->name, "_"), ub = strspn(b->name, "_");
+    if (ua != ub)
+        return ua < ub ? -1 : 1;
+    if (a->bind != b->bind)
+        return a->bind == STB_GLOBAL ? -1 : 1;
+    size_t na = strlen(a->name), nb = strlen(b->name);
+    if (na != nb)
+        return na < nb ? -1 : 1;
+    return strcmp(a->name, b->name);
+}
+
+static int cmp_sym_addr(const void *x, const void *y)
+{
+    const struct sym *a = *(const struct sym *const *)x, *b = *(const struct sym *const *)y;
+    if (a->value != b->value)
+        return a->value < b->value ? -1 : 1;
+    return sym_better(a, b);
+}
+
+pf_err pf_elf_addrmap_new(const struct pf_elf *e, struct pf_elf_addrmap **out)
+{
+    struct pf_elf_addrmap *m = calloc(1, sizeof(*m));
+    const struct sym **tmp = NULL;
+    size_t k = 0;
+
+    if (!m)
+        return PF_ERR_NOMEM;
+    if (e->nsym) {
+        tmp = malloc(e->nsym * sizeof(*tmp));
+        m->v = malloc(e->nsym * sizeof(*m->v));
+        if (!tmp || !m->v) {
+            free(tmp);
+            pf_elf_addrmap_free(m);
+            return PF_ERR_NOMEM;
+        }
+    }
+    for (size_t i = 0; i < e->nsym; i++)
+        if ((e->sym[i].type == STT_FUNC || e->sym[i].type == STT_GNU_IFUNC) && e->sym[i].value)
+            tmp[k++] = &e->sym[i];
+    qsort(tmp, k, sizeof(*tmp), cmp_sym_addr);
+    for (size_t i = 0; i < k; i++) {
+        /* The best name at an address sorts first; keep it, and the largest
+         * size any alias gives (a size-0 alias must not hide a sized one). */
+        if (m->n && m->v[m->n - 1].value == tmp[i]->value) {
+            if (tmp[i]->size > m->v[m->n - 1].size)
+                m->v[m->n - 1].size = tmp[i]->size;
+            continue;
+        }
+        m->v[m->n++] = (struct addr_sym){tmp[i]->value, tmp[i]->size, tmp[i]->name};
+    }
+    free(tmp);
+    *out = m;
+    return PF_OK;
+}
+
+void pf_elf_addrmap_free(struct pf_elf_addrmap *m)
+{
+    if (!m)
+        return;
+    free(m->v);
+    free(m);
+}
+
+size_t pf_elf_addrmap_count(const struct pf_elf_addrmap *m)
+{
+    return m->n;
+}
+
+pf_err pf_elf_addrmap_find(const struct pf_elf_addrmap *m, uint64_t vaddr, const char **name,
+                           uint64_t *start)
+{
+    size_t lo = 0, hi = m->n;
+
+    /* The last symbol starting at or below vaddr... */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (m->v[mid].value <= vaddr)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    /* ...or one just before it, if symbols nest (rare; a few steps at most).
+     * A symbol whose size does not cover vaddr is not a match: we never
+     * stretch a name over bytes it does not claim. Size 0 (hand-written
+     * assembly without .size) claims only its first byte. */
+    for (size_t i = lo, steps = 0; i-- > 0 && steps < 8; steps++) {
+        const struct addr_sym *s = &m->v[i];
+        if (vaddr == s->value || vaddr - s->value < s->size) {
+            *name = s->name;
+            if (start)
+                *start = s->value;
+            return PF_OK;
+        }
+    }
+    return PF_ERR_NOTFOUND;
 }

@@ -35,27 +35,67 @@ static int cmp_u64(const void *a, const void *b)
 }
 
 /* Called only when a walk hit its cap: a chain read mid-update can loop, and
- * a loop must not be reported as a deep stack. */
-static bool has_repeat(const uint64_t *addrs, size_t n)
+ * a loop must not be reported as a deep stack. Sorts addrs in place (the
+ * walk's own scratch), so it allocates nothing. */
+static bool has_repeat(uint64_t *addrs, size_t n)
 {
-    uint64_t *copy = malloc(n * sizeof(*copy));
     bool repeat = false;
-    if (!copy)
-        return true; /* cannot tell: call it corrupt rather than guess */
-    memcpy(copy, addrs, n * sizeof(*copy));
-    qsort(copy, n, sizeof(*copy), cmp_u64);
+    qsort(addrs, n, sizeof(*addrs), cmp_u64);
     for (size_t i = 1; i < n && !repeat; i++)
-        repeat = copy[i] == copy[i - 1];
-    free(copy);
+        repeat = addrs[i] == addrs[i - 1];
     return repeat;
 }
 
+/* 3.11+ frames live in the thread's data stack, each just above the frame
+ * that called it (Include/internal/pycore_frame.h, _PyThreadState_PushFrame):
+ * one read of the WINDOW bytes that end at a frame usually holds its callers
+ * too, so a deep stack costs a few reads instead of one per frame. */
+#define WINDOW 4096
+#define PAGE 4096
+
+struct window {
+    uint64_t base;
+    size_t len;
+    uint8_t data[WINDOW];
+};
+
+/* Copy `size` bytes at addr through the window, refilling it on a miss. */
+static pf_err window_read(struct pf_mem *mem, struct window *w, uint64_t addr, uint8_t *out,
+                          size_t size)
+{
+    if (w->len && addr >= w->base && addr - w->base <= w->len && w->len - (addr - w->base) >= size) {
+        memcpy(out, w->data + (addr - w->base), size);
+        return PF_OK;
+    }
+    w->len = 0;
+    if (size > WINDOW || addr + size < addr)
+        return pf_mem_read(mem, addr, out, size);
+    uint64_t end = addr + size;
+    /* The whole window, else from the frame's own page (the bytes below a
+     * chunk of the data stack may be unmapped), else the frame alone. */
+    uint64_t tries[2] = {end > WINDOW ? end - WINDOW : 0, addr & ~(uint64_t)(PAGE - 1)};
+    for (int i = 0; i < 2; i++) {
+        if (tries[i] == 0 || (i == 1 && tries[1] <= tries[0]))
+            continue;
+        if (pf_mem_read(mem, tries[i], w->data, end - tries[i]) == PF_OK) {
+            w->base = tries[i];
+            w->len = end - tries[i];
+            memcpy(out, w->data + (addr - w->base), size);
+            return PF_OK;
+        }
+    }
+    return pf_mem_read(mem, addr, out, size);
+}
+
+/* With `runs`, records of PF_FRAME_RUN_END follow the outermost frame of
+ * each run of the eval loop (frame.h). *nseen counts frame addresses kept
+ * in seen[] for loop detection. */
 static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64_t addr,
                            struct pf_frame_rec *recs, size_t cap, size_t *n, uint64_t *seen,
-                           bool *more)
+                           size_t *nseen, bool *more, bool runs)
 {
     uint8_t buf[PF_MAX_STRUCT];
-    size_t size = L->pyframe.size, k = 0;
+    size_t size = L->pyframe.size, k = 0, ns = 0;
     pf_err err;
 
     if (size > sizeof(buf))
@@ -63,7 +103,8 @@ static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64
     while (addr) {
         uint64_t code, back;
         int64_t lasti;
-        if (k == cap) {
+        if (k + (runs ? 2 : 1) > cap) {
+            seen[ns] = addr; /* the frame we stop at, for the loop check */
             *more = true;
             break;
         }
@@ -80,44 +121,66 @@ static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64
          * instruction stays negative. */
         if (L->linetable == PF_LT_LINETABLE_310 && lasti >= 0)
             lasti *= 2;
-        seen[k] = addr;
+        seen[ns++] = addr;
         recs[k++] = (struct pf_frame_rec){.code_addr = code, .offset = lasti};
+        /* Up to 3.10 every frame has a C call of the eval loop of its own:
+         * the loop sets tstate->frame to it on entry and back on exit
+         * (Python/ceval.c, _PyEval_EvalFrameDefault). */
+        if (runs)
+            recs[k++] = (struct pf_frame_rec){.flags = PF_FRAME_RUN_END};
         addr = back;
     }
     *n = k;
+    *nseen = ns;
     return PF_OK;
 }
 
 static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_t addr,
                           struct pf_frame_rec *recs, size_t cap, size_t *n, uint64_t *seen,
-                          bool *more)
+                          size_t *nseen, bool *more, bool runs)
 {
     uint8_t buf[PF_MAX_STRUCT];
-    size_t size = L->iframe.size, k = 0, steps = 0;
+    struct window w;
+    size_t size = L->iframe.size, k = 0, ns = 0, nf = 0, steps = 0;
     pf_err err;
 
+    w.len = 0;
     if (size > sizeof(buf))
         return PF_ERR_CORRUPT;
     while (addr) {
-        uint64_t code, prev, instr, owner;
-        if (k == cap || steps == PF_MAX_DEPTH * 2) {
+        uint64_t code, prev, instr, owner, entry = 0;
+        /* At most PF_MAX_DEPTH Python frames, with or without run ends. */
+        if (k + (runs ? 2 : 1) > cap || nf == PF_MAX_DEPTH || steps == PF_MAX_DEPTH * 2) {
+            seen[ns] = addr; /* the frame we stop at, for the loop check */
             *more = true;
             break;
         }
         steps++;
-        if ((err = pf_mem_read(mem, addr, buf, size)))
+        if ((err = window_read(mem, &w, addr, buf, size)))
             return err;
         if ((err = pf_field_ptr(buf, size, L->iframe.code, &code)) ||
             (err = pf_field_ptr(buf, size, L->iframe.previous, &prev)) ||
             (err = pf_field_ptr(buf, size, L->iframe.instr, &instr)) ||
             (err = pf_field_uint(buf, size, L->iframe.owner, &owner)))
             return err;
+        /* 3.11: the first frame a call of the eval loop runs has is_entry
+         * set (Include/internal/pycore_frame.h); frames it then calls from
+         * Python run in the same C call. */
+        if (runs && L->iframe.is_entry.width &&
+            (err = pf_field_uint(buf, size, L->iframe.is_entry, &entry)))
+            return err;
         if (prev == addr)
             return PF_ERR_CORRUPT;
+        seen[ns++] = addr; /* shims too: a loop of shims alone is a loop */
         /* 3.12+: a frame owned by the C stack is a shim that marks an entry
          * from C (3.12 Include/internal/pycore_frame.h, FRAME_OWNED_BY_CSTACK);
-         * it runs no Python code of the program. */
-        if (!(L->iframe.owner_cstack && owner >= L->iframe.owner_cstack)) {
+         * it runs no Python code of the program. Each call of the eval loop
+         * pushes one, below the frames it runs (Python/ceval.c,
+         * entry_frame), so with `runs` it ends a run. */
+        if (L->iframe.owner_cstack && owner >= L->iframe.owner_cstack) {
+            if (runs)
+                recs[k++] = (struct pf_frame_rec){.flags = PF_FRAME_RUN_END};
+        } else {
             /* 3.13 f_executable is a PyObject*; 3.14 tags its low bits
              * (_PyStackRef). Objects are 8-aligned, so masking is safe. */
             code &= ~(uint64_t)7;
@@ -125,34 +188,53 @@ static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_
              * the code object: its offset from there is the bytecode offset
              * (3.11 prev_instr, 3.13 instr_ptr; CPYTHON.md 6.3: never +-1). */
             int64_t offset = (int64_t)(instr - (code + L->code.code_adaptive.off));
-            seen[k] = addr;
-            recs[k++] = (struct pf_frame_rec){.code_addr = code, .offset = offset, .owner = (uint8_t)owner};
+            nf++;
+            recs[k++] =
+                (struct pf_frame_rec){.code_addr = code, .offset = offset, .owner = (uint8_t)owner};
+            if (entry)
+                recs[k++] = (struct pf_frame_rec){.flags = PF_FRAME_RUN_END};
         }
         addr = prev;
     }
     *n = k;
+    *nseen = ns;
     return PF_OK;
 }
 
-pf_err pf_frame_walk(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr,
-                     struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated)
+static pf_err walk(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr,
+                   struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated, bool runs)
 {
-    uint64_t seen[PF_MAX_DEPTH]; /* frame addresses, for loop detection */
+    /* Frame addresses, for loop detection, and the one the walk stopped at:
+     * a chain that loops back to a frame already seen is a loop even when
+     * the cap is exactly the loop's length. */
+    uint64_t seen[PF_FRAME_RUNS_MAX + 1];
     bool more = false;
-    size_t k = 0;
+    size_t k = 0, ns = 0;
     pf_err err;
 
-    if (cap > PF_MAX_DEPTH)
-        cap = PF_MAX_DEPTH;
+    if (cap > (runs ? PF_FRAME_RUNS_MAX : PF_MAX_DEPTH))
+        cap = runs ? PF_FRAME_RUNS_MAX : PF_MAX_DEPTH;
     if (L->frames == PF_FRAMES_OBJECT)
-        err = walk_objects(mem, L, frame_addr, recs, cap, &k, seen, &more);
+        err = walk_objects(mem, L, frame_addr, recs, cap, &k, seen, &ns, &more, runs);
     else
-        err = walk_interp(mem, L, frame_addr, recs, cap, &k, seen, &more);
-    if (!err && more && has_repeat(seen, k))
+        err = walk_interp(mem, L, frame_addr, recs, cap, &k, seen, &ns, &more, runs);
+    if (!err && more && has_repeat(seen, ns + 1))
         err = PF_ERR_CORRUPT;
     if (err)
         return err;
     *n = k;
     *truncated = more;
     return PF_OK;
+}
+
+pf_err pf_frame_walk(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr,
+                     struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated)
+{
+    return walk(mem, L, frame_addr, recs, cap, n, truncated, false);
+}
+
+pf_err pf_frame_walk_runs(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr,
+                          struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated)
+{
+    return walk(mem, L, frame_addr, recs, cap, n, truncated, true);
 }

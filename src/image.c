@@ -91,12 +91,21 @@ pf_err pf_image_write_uint(struct pf_image *img, uint64_t addr, uint64_t value, 
     }
 }
 
+/* Like a process's memory, adjacent segments read as one range. */
 static pf_err image_read(void *ctx, uint64_t addr, void *dst, size_t len)
 {
-    const struct segment *s = find(ctx, addr, len);
-    if (!s)
-        return PF_ERR_FAULT;
-    memcpy(dst, s->bytes + (addr - s->addr), len);
+    while (len > 0) {
+        const struct segment *s = find(ctx, addr, 1);
+        if (!s)
+            return PF_ERR_FAULT;
+        size_t n = s->len - (addr - s->addr);
+        if (n > len)
+            n = len;
+        memcpy(dst, s->bytes + (addr - s->addr), n);
+        dst = (uint8_t *)dst + n;
+        addr += n;
+        len -= n;
+    }
     return PF_OK;
 }
 

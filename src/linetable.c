@@ -14,6 +14,18 @@ static bool add_line(int64_t *line, int64_t delta)
     return *line >= INT_MIN && *line <= INT_MAX;
 }
 
+/* Give a line the table computed. One that equals PF_LINE_NONE would read
+ * as "no line": only garbage deltas get there (CPython numbers no line
+ * -1), so it is corrupt rather than a silent change of meaning. Found by
+ * tests/fuzz/fuzz_frame. */
+static pf_err give_line(int64_t line, int *out)
+{
+    if (line == PF_LINE_NONE)
+        return PF_ERR_CORRUPT;
+    *out = (int)line;
+    return PF_OK;
+}
+
 /* co_lnotab, 2.7-3.9 (Objects/lnotab_notes.txt): pairs of (address
  * increment, line increment); the line increment is unsigned in 2.7 and a
  * signed char from 3.6. `line` holds from the pair's address up to the next
@@ -38,8 +50,7 @@ static pf_err lnotab(const uint8_t *t, size_t len, bool signed_delta, int firstl
         if (!add_line(&line, delta))
             return PF_ERR_CORRUPT;
     }
-    *out = (int)line;
-    return PF_OK;
+    return give_line(line, out);
 }
 
 /* co_linetable, 3.10 (PEP 626; 3.10 Objects/lnotab_notes.txt): pairs of
@@ -60,7 +71,9 @@ static pf_err linetable_310(const uint8_t *t, size_t len, int firstlineno, int64
         if (delta != -128 && !add_line(&line, delta))
             return PF_ERR_CORRUPT;
         if (start <= (uint64_t)offset && (uint64_t)offset < end) {
-            *out = delta == -128 ? PF_LINE_NONE : (int)line;
+            if (delta != -128)
+                return give_line(line, out);
+            *out = PF_LINE_NONE;
             return PF_OK;
         }
     }
@@ -155,7 +168,9 @@ static pf_err locations_311(const uint8_t *t, size_t len, int firstlineno, int64
         if (err)
             return err;
         if (start <= unit && unit < end) {
-            *out = none ? PF_LINE_NONE : (int)line;
+            if (!none)
+                return give_line(line, out);
+            *out = PF_LINE_NONE;
             return PF_OK;
         }
     }
@@ -171,10 +186,8 @@ pf_err pf_linetable_line(enum pf_linetable_kind kind, const uint8_t *table, size
         return PF_ERR_UNSUPPORTED;
     /* Before the first instruction (a fresh 3.11/3.12 frame, f_lasti -1):
      * PyCode_Addr2Line answers co_firstlineno. */
-    if (offset < 0) {
-        *line = firstlineno;
-        return PF_OK;
-    }
+    if (offset < 0)
+        return give_line(firstlineno, line);
     switch (kind) {
     case PF_LT_LNOTAB_27:
         return lnotab(table, len, false, firstlineno, offset, line);

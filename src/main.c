@@ -17,6 +17,7 @@
 #include "pyflame/mem.h"
 #include "pyflame/proc.h"
 #include "pyflame/sampler.h"
+#include "pyflame/unwind.h"
 #include "pyflame/writer.h"
 #include "pyflame_config.h"
 
@@ -101,6 +102,11 @@ static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg
     if (st->stopped_samples)
         fprintf(stderr, "; target stopped %.0f us per sample (median, p99 %.0f us)",
                 st->stop_ns_median / 1e3, st->stop_ns_p99 / 1e3);
+    if (o->native && (st->native_mismatch || st->native_incomplete))
+        fprintf(stderr, "; %llu stacks without native frames (%llu native unwind incomplete, "
+                        "%llu native merge mismatch)",
+                (unsigned long long)(st->native_mismatch + st->native_incomplete),
+                (unsigned long long)st->native_incomplete, (unsigned long long)st->native_mismatch);
     fputc('\n', stderr);
 }
 
@@ -132,12 +138,23 @@ static void print_stats(const struct pf_sampler_stats *st, const struct pf_mem *
     fprintf(stderr,
             "pyflame: stats: ticks=%llu samples=%llu skipped=%llu throttled=%llu elapsed_s=%.3f "
             "stopped_samples=%llu stop_us_median=%.1f stop_us_p99=%.1f stop_us_max=%.1f "
-            "cpu_s=%.3f cpu_us_per_sample=%.2f reads_per_sample=%.1f peak_rss_kib=%ld\n",
+            "cpu_s=%.3f cpu_us_per_sample=%.2f reads_per_sample=%.1f peak_rss_kib=%ld",
             (unsigned long long)st->ticks, (unsigned long long)samples,
             (unsigned long long)st->skipped, (unsigned long long)st->throttled, st->elapsed,
             (unsigned long long)st->stopped_samples, st->stop_ns_median / 1e3, st->stop_ns_p99 / 1e3,
             st->stop_ns_max / 1e3, cpu, samples ? cpu * 1e6 / (double)samples : 0,
             samples ? (double)mem->reads / (double)samples : 0, peak_rss_kib());
+    if (st->native_samples)
+        /* --native: wall time of the native part alone, per native sample:
+         * unwinding (in the stop window), then naming and merging. */
+        fprintf(stderr,
+                " native_samples=%llu native_frames_per_sample=%.1f native_unwind_us=%.2f "
+                "native_merge_us=%.2f",
+                (unsigned long long)st->native_samples,
+                (double)st->native_frames / (double)st->native_samples,
+                (double)st->native_unwind_ns / 1e3 / (double)st->native_samples,
+                (double)st->native_merge_ns / 1e3 / (double)st->native_samples);
+    fputc('\n', stderr);
 }
 
 int main(int argc, char **argv)
@@ -172,6 +189,11 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyflame: cannot write %s: %s\n", o.output, strerror(errno));
         return 1;
     }
+    if (o.native && !pf_unwind_available()) {
+        fprintf(stderr, "pyflame: --native: this pyflame was built without native stack support "
+                        "(libunwind); install libunwind-dev and rebuild\n");
+        return 1;
+    }
     install_signals();
 
     if (o.trace_argv)
@@ -197,6 +219,7 @@ int main(int argc, char **argv)
         .all_threads = o.threads,
         .skip_idle = o.exclude_idle,
         .thread_roots = o.show_threads,
+        .native = o.native,
     };
     struct dump_ctx dump = {.out = out, .names = names};
     if (o.dump) {

@@ -220,6 +220,13 @@ static pf_err explain_seize_failure(pid_t pid, int errnum, struct pf_diag *diag)
         return pf_diag_set(diag, PF_ERR_NOPROC, "no process with PID %d", (int)pid);
     if (errnum != EPERM && errnum != EACCES)
         return pf_diag_errno(diag, PF_ERR_IO, errnum, "ptrace(PTRACE_SEIZE, %d)", (int)pid);
+    /* Kernel threads cannot be traced by anyone, and have no executable. */
+    char exe[64];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    if (readlink(path, exe, sizeof(exe)) < 0 && errno == ENOENT)
+        return pf_diag_set(diag, PF_ERR_NOTPYTHON,
+                           "process %d is a kernel thread, not a program: no Python to profile",
+                           (int)pid);
     snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
     if ((f = fopen(path, "re"))) {
         while (fgets(line, sizeof(line), f)) {

@@ -12,7 +12,7 @@ static pf_err from_hex(uint64_t hex, struct pf_pyver *out, const char *how)
     unsigned major = (hex >> 24) & 0xff, minor = (hex >> 16) & 0xff, micro = (hex >> 8) & 0xff;
     if (major < 2 || major > 3 || hex >> 32)
         return PF_ERR_CORRUPT;
-    *out = (struct pf_pyver){major, minor, micro, how};
+    *out = (struct pf_pyver){major, minor, micro, how, true};
     return PF_OK;
 }
 
@@ -25,7 +25,7 @@ pf_err pf_pyver_from_name(const char *path, struct pf_pyver *out)
     base = base ? base + 1 : path;
     if (sscanf(base, "libpython%u.%u%n", &major, &minor, &used) == 2 && used > 0 &&
         (major == 2 || major == 3)) {
-        *out = (struct pf_pyver){major, minor, 0, "the libpython file name"};
+        *out = (struct pf_pyver){major, minor, 0, "the libpython file name", false};
         return PF_OK;
     }
     return PF_ERR_NOTFOUND;
@@ -44,7 +44,7 @@ pf_err pf_pyver_parse(const char *text, struct pf_pyver *out)
         goto ok; /* Pyflame's --abi=36 spelling */
     return PF_ERR_USAGE;
 ok:
-    *out = (struct pf_pyver){major, minor, micro, "--abi"};
+    *out = (struct pf_pyver){major, minor, micro, "--abi", false};
     return PF_OK;
 }
 
@@ -113,16 +113,22 @@ pf_err pf_pyver_from_elf(const struct pf_elf *e, const char *path, struct pf_pyv
             from_hex(hex, out, "the Py_Version symbol") == PF_OK)
             return PF_OK;
     }
+    struct scan s = {0};
+    bool scanned = pf_elf_scan_rodata(e, visit_rodata, &s) == PF_OK && s.found;
     if (pf_elf_soname(e) && pf_pyver_from_name(pf_elf_soname(e), out) == PF_OK) {
         out->how = "the libpython soname";
+        out->certain = true;
+        /* The soname has no micro version; a string of the same X.Y does. */
+        if (scanned && s.major == out->major && s.minor == out->minor)
+            out->micro = s.micro;
         return PF_OK;
     }
+    if (scanned) {
+        *out = (struct pf_pyver){s.major, s.minor, s.micro, "a version string in .rodata", false};
+        return PF_OK;
+    }
+    /* Last, the name the file is mapped under: renamed copies lie. */
     if (path && pf_pyver_from_name(path, out) == PF_OK)
         return PF_OK;
-    struct scan s = {0};
-    if (pf_elf_scan_rodata(e, visit_rodata, &s) == PF_OK && s.found) {
-        *out = (struct pf_pyver){s.major, s.minor, s.micro, "a version string in .rodata"};
-        return PF_OK;
-    }
     return PF_ERR_NOTFOUND;
 }

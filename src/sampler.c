@@ -10,6 +10,8 @@
 #include "pyflame/limits.h"
 #include "pyflame/linetable.h"
 #include "pyflame/log.h"
+#include "pyflame/merge.h"
+#include "pyflame/unwind.h"
 
 #define CODE_CACHE_SIZE 8192
 #define HIST_US 10000 /* stop-time histogram: 1 us buckets up to 10 ms */
@@ -44,6 +46,17 @@ struct pf_sampler {
     bool tid_offset_tried;
     uint64_t tick_stop_ns; /* time threads spent stopped in this tick */
     uint64_t *hist; /* HIST_US + 1 buckets */
+
+    /* --native */
+    struct pf_unwind *unwind;
+    struct pf_native_frame *native; /* one thread's native frames, innermost first */
+    struct pf_native_item *items;   /* their names and kinds */
+    size_t native_n;
+    enum pf_unwind_end native_end;
+    bool native_in_syscall; /* stopped inside a system call */
+    uint32_t *runs;         /* Python frame ids and PF_MERGE_RUN_END, for pf_merge */
+    size_t runs_n;
+    struct pf_merge_marks marks;
 };
 
 static pf_err pseudo_frame(struct pf_sampler *s, const char *text, uint32_t *id);
@@ -74,15 +87,29 @@ pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern
     s->names = names;
     s->agg = agg;
     s->opts = *opts;
-    s->frames = calloc(PF_MAX_DEPTH, sizeof(*s->frames));
+    /* With --native a stack holds native frames too, and the frame walk
+     * adds a record at the end of each run of the eval loop. */
+    size_t depth = opts->native ? PF_MAX_DEPTH + PF_MAX_NATIVE_DEPTH + 1 : PF_MAX_DEPTH;
+    size_t recs = opts->native ? PF_FRAME_RUNS_MAX : PF_MAX_DEPTH;
+    s->frames = calloc(recs, sizeof(*s->frames));
     s->iov = calloc(PF_MAX_DEPTH, sizeof(*s->iov));
     s->ok = calloc(PF_MAX_DEPTH, 1);
-    s->ids = calloc(PF_MAX_DEPTH, sizeof(*s->ids));
-    s->stack = calloc(PF_MAX_DEPTH + 3, sizeof(*s->stack)); /* + thread, (truncated), (idle) */
+    s->ids = calloc(depth, sizeof(*s->ids));
+    s->stack = calloc(depth + 3, sizeof(*s->stack)); /* + thread, (truncated), (idle) */
     s->tstates = calloc(PF_MAX_THREADS, sizeof(*s->tstates));
     s->hist = calloc(HIST_US + 1, sizeof(*s->hist));
     if (!s->frames || !s->iov || !s->ok || !s->ids || !s->stack || !s->tstates || !s->hist)
         goto fail;
+    if (opts->native) {
+        s->native = calloc(PF_MAX_NATIVE_DEPTH, sizeof(*s->native));
+        s->items = calloc(PF_MAX_NATIVE_DEPTH, sizeof(*s->items));
+        s->runs = calloc(PF_FRAME_RUNS_MAX, sizeof(*s->runs));
+        if (!s->native || !s->items || !s->runs)
+            goto fail;
+        if ((err = pseudo_frame(s, "(native unwind incomplete)", &s->marks.incomplete)) ||
+            (err = pseudo_frame(s, "(native merge mismatch)", &s->marks.mismatch)))
+            goto fail;
+    }
     if ((err = pf_code_cache_new(CODE_CACHE_SIZE, &s->codes)))
         goto fail;
     if ((err = pseudo_frame(s, "(truncated)", &s->truncated_frame)) ||
@@ -100,6 +127,10 @@ void pf_sampler_free(struct pf_sampler *s)
     if (!s)
         return;
     pf_code_cache_free(s->codes);
+    pf_unwind_free(s->unwind);
+    free(s->native);
+    free(s->items);
+    free(s->runs);
     free(s->frames);
     free(s->headers);
     free(s->iov);
@@ -208,34 +239,52 @@ static void find_tid_offset(struct pf_sampler *s, uint64_t interp)
 
 /* Copy one thread's stack while it is stopped: frames, code objects (from
  * the cache, revalidated in one batched read), and the line of each frame.
- * `ts` is a copy of the thread state taken while stopped. */
+ * `ts` is a copy of the thread state taken while stopped. With --native it
+ * also lists, in s->runs, the frames with the end of each run of the eval
+ * loop between them, for pf_merge. */
 static pf_err read_stack(struct pf_sampler *s, const uint8_t *ts, size_t *depth, bool *truncated)
 {
     const struct pf_target *T = &s->stats.target;
     const struct pf_layout *L = T->layout;
     uint64_t frame;
-    size_t n = 0, k = 0;
+    size_t n = 0, k = 0, nf = 0, r = 0;
     pf_err err;
 
-    if ((err = pf_frame_first(s->mem, L, ts, L->tstate.size, &frame)) ||
-        (err = pf_frame_walk(s->mem, L, frame, s->frames, PF_MAX_DEPTH, &n, truncated)))
+    if ((err = pf_frame_first(s->mem, L, ts, L->tstate.size, &frame)))
         return err;
+    if (s->opts.native)
+        err = pf_frame_walk_runs(s->mem, L, frame, s->frames, PF_FRAME_RUNS_MAX, &n, truncated);
+    else
+        err = pf_frame_walk(s->mem, L, frame, s->frames, PF_MAX_DEPTH, &n, truncated);
+    if (err)
+        return err;
+    /* Run ends are not frames: nothing to read for them. At most
+     * PF_MAX_DEPTH frames (frame.h). */
     for (size_t i = 0; i < n; i++)
-        s->iov[i] = (struct pf_iov){s->frames[i].code_addr, s->headers + i * s->header_size, s->header_size};
-    if (n && (err = pf_mem_readv(s->mem, s->iov, n, s->ok)))
+        if (!(s->frames[i].flags & PF_FRAME_RUN_END)) {
+            s->iov[nf] = (struct pf_iov){s->frames[i].code_addr, s->headers + nf * s->header_size, s->header_size};
+            nf++;
+        }
+    if (nf && (err = pf_mem_readv(s->mem, s->iov, nf, s->ok)))
         return err;
-    for (size_t i = 0; i < n; i++) {
+    for (size_t i = 0, j = 0; i < n; i++) {
         struct pf_code *code;
         int line = PF_LINE_OMITTED;
-        if (!s->ok[i])
+        if (s->frames[i].flags & PF_FRAME_RUN_END) {
+            s->runs[r++] = PF_MERGE_RUN_END;
+            continue;
+        }
+        if (!s->ok[j])
             return PF_ERR_FAULT;
         if ((err = pf_code_get(s->codes, s->mem, L, &T->types, s->names, s->frames[i].code_addr,
-                               s->headers + i * s->header_size, s->header_size, &code)))
+                               s->headers + j * s->header_size, s->header_size, &code)))
             return err;
+        j++;
         /* 3.11+: a frame whose code has not reached its first traceable
          * instruction is still being set up (_PyFrame_IsIncomplete in
          * Include/internal/pycore_frame.h); CPython's own walkers skip it.
-         * Generator frames are never incomplete. */
+         * Generator frames are never incomplete. Its run end, if it has
+         * one, stays: the eval loop's C frame exists already. */
         if (L->linetable == PF_LT_LOCATIONS_311 && s->frames[i].owner != L->iframe.owner_generator &&
             s->frames[i].offset / 2 < code->firsttraceable)
             continue;
@@ -244,8 +293,11 @@ static pf_err read_stack(struct pf_sampler *s, const uint8_t *ts, size_t *depth,
         struct pf_frame_text f = {.kind = PF_FRAME_PYTHON, .file = code->file, .name = code->name, .line = line};
         if ((err = pf_intern_frame(s->names, &f, &s->ids[k++])))
             return err;
+        if (s->opts.native)
+            s->runs[r++] = s->ids[k - 1];
     }
     *depth = k;
+    s->runs_n = r;
     return PF_OK;
 }
 
@@ -288,6 +340,64 @@ static pf_err count_stack(struct pf_sampler *s, pid_t tid, size_t depth, bool tr
     return pf_agg_add(s->agg, s->stack, k, 1);
 }
 
+/* --native, in the stop window: the thread's native frames. A failed
+ * unwind is not a failed sample: the Python frames are still shown, marked
+ * (see merge_native). */
+static void unwind_native(struct pf_sampler *s, pid_t tid)
+{
+    uint64_t t0 = now_ns();
+    if (pf_unwind_thread(s->unwind, tid, s->native, PF_MAX_NATIVE_DEPTH, &s->native_n,
+                         &s->native_end, &s->native_in_syscall) != PF_OK) {
+        s->native_n = 0;
+        s->native_end = PF_UNWIND_STOPPED;
+    }
+    s->stats.native_samples++;
+    s->stats.native_frames += s->native_n;
+    s->stats.native_unwind_ns += now_ns() - t0;
+}
+
+/* --native, after the thread runs again: name the native frames and merge
+ * them with the Python frames read in the stop window into s->ids. When
+ * the two cannot be paired exactly, s->ids is the Python stack with a mark
+ * at its root, counted for the summary. */
+static pf_err merge_native(struct pf_sampler *s, size_t *depth, bool truncated)
+{
+    uint64_t t0 = now_ns();
+    bool whole = s->native_end == PF_UNWIND_WHOLE;
+    pf_err err = pf_unwind_symbolize(s->unwind, s->native, s->native_n, s->items);
+
+    if (err == PF_ERR_NOMEM)
+        return err;
+    if (err)
+        whole = false;
+    switch (pf_merge(s->items, s->native_n, whole, s->runs, s->runs_n, !truncated, &s->marks,
+                     s->ids, depth)) {
+    case PF_MERGE_OK:
+        break;
+    case PF_MERGE_MISMATCH:
+        /* Usually a thread caught while entering or leaving the eval loop;
+         * a steady stream of them means a CPython we do not model (say so
+         * with --verbose, a few times). */
+        if (s->stats.native_mismatch++ < 5) {
+            size_t evals = 0, runs = 0;
+            for (size_t i = 0; i < s->native_n; i++)
+                evals += s->items[i].kind == PF_NATIVE_EVAL;
+            for (size_t i = 0; i < s->runs_n; i++)
+                runs += s->runs[i] == PF_MERGE_RUN_END;
+            pf_log(PF_LOG_INFO,
+                   "native: %zu native frames with %zu of the eval loop, %zu runs of "
+                   "Python frames: shown without native frames",
+                   s->native_n, evals, runs);
+        }
+        break;
+    case PF_MERGE_INCOMPLETE:
+        s->stats.native_incomplete++;
+        break;
+    }
+    s->stats.native_merge_ns += now_ns() - t0;
+    return PF_OK;
+}
+
 /* Stop one thread, check it still is what we think, read its stack,
  * resume it. `holder` is the GIL holder's tstate we expect, or 0 when the
  * GIL does not matter. On a failure that is not fatal, *why says why. */
@@ -303,6 +413,8 @@ static pf_err sample_thread(struct pf_sampler *s, uint64_t interp, uint64_t tsta
     *why = PF_FAIL__COUNT;
     *depth = 0;
     *truncated = false;
+    s->native_n = 0;
+    s->native_in_syscall = false;
     /* The stop window: only reads until the thread is resumed. */
     uint64_t t0 = now_ns();
     err = pf_proc_stop_thread(s->proc, tid);
@@ -330,10 +442,16 @@ static pf_err sample_thread(struct pf_sampler *s, uint64_t interp, uint64_t tsta
             *why = PF_FAIL_THREAD_GONE;
         else if (!err)
             err = read_stack(s, ts, depth, truncated);
+        /* A thread with no Python frame is not shown (or is idle), native
+         * or not: no need to unwind it. */
+        if (!err && *why == PF_FAIL__COUNT && s->unwind && (*depth || *truncated))
+            unwind_native(s, tid);
     }
     /* A thread that died while stopped cannot be resumed; nothing is lost. */
     pf_proc_resume_thread(s->proc, tid);
     record_stop_time(s, now_ns() - t0);
+    if (!err && *why == PF_FAIL__COUNT && s->unwind && (*depth || *truncated))
+        err = merge_native(s, depth, *truncated);
     if (err == PF_ERR_NOMEM)
         return err;
     if (err)
@@ -477,14 +595,22 @@ static pf_err sample_all_threads(struct pf_sampler *s)
             pf_agg_add_idle(s->agg, 1);
             continue;
         }
-        if (idle && read_asleep(s, s->tstates[i], tid, runs, &th.depth, &th.truncated))
+        bool asleep = idle;
+        /* --native stops sleeping threads too: unwinding needs their
+         * registers, which only a stopped thread gives. */
+        if (asleep && !s->unwind && read_asleep(s, s->tstates[i], tid, runs, &th.depth, &th.truncated))
             goto report;
         /* Running, or woke up while we read it: stop it and read again. */
         idle = false;
-        if (th.state == 'S' || th.state == 'D')
-            th.state = 'R';
         if ((err = sample_thread(s, interp, s->tstates[i], tid, 0, &th.depth, &th.truncated, &th.failed)))
             return err;
+        /* A sleeper that the stop found still inside a system call did not
+         * run meanwhile: still idle (the kernel restarts the call when it
+         * resumes; see docs/usage.md on --native). */
+        if (asleep && s->unwind && th.failed == PF_FAIL__COUNT && s->native_in_syscall)
+            idle = true;
+        else if (th.state == 'S' || th.state == 'D')
+            th.state = 'R';
     report:
         if (s->opts.dump) {
             pf_proc_thread_name(s->proc, tid, name, sizeof(name));
@@ -508,12 +634,19 @@ static pf_err discover(struct pf_sampler *s, uint64_t started, struct pf_diag *d
 {
     pf_err err = pf_interp_discover(pf_proc_pid(s->proc), s->opts.abi, diag, &s->stats.target);
     if (err == PF_OK) {
-        s->stats.target_found = true;
-        s->header_size = pf_code_header_size(s->stats.target.layout);
+        const struct pf_target *T = &s->stats.target;
+        s->header_size = pf_code_header_size(T->layout);
         free(s->headers);
         s->headers = calloc(PF_MAX_DEPTH, s->header_size);
         if (!s->headers)
             return PF_ERR_NOMEM;
+        /* Native frames of the file that holds the runtime are the eval
+         * loop and its plumbing (merge.h). */
+        if (s->opts.native &&
+            (err = pf_unwind_new(pf_proc_pid(s->proc), s->mem, s->names, T->elf_path,
+                                 T->layout->key.major, diag, &s->unwind)))
+            return err;
+        s->stats.target_found = true;
         return PF_OK;
     }
     if ((err == PF_ERR_NOTPYTHON || err == PF_ERR_NOTREADY) && s->opts.wait_for_python)

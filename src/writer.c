@@ -35,7 +35,7 @@ size_t pf_writer_frame_text(const struct pf_intern *names, uint32_t frame_id, ch
 
     if (!f)
         n = snprintf(buf, cap, "(unknown)");
-    else if (f->kind == PF_FRAME_PSEUDO)
+    else if (f->kind == PF_FRAME_PSEUDO || f->kind == PF_FRAME_NATIVE)
         n = snprintf(buf, cap, "%s", pf_intern_text(names, f->name));
     else if (f->line == PF_LINE_OMITTED)
         n = snprintf(buf, cap, "%s:%s", pf_intern_text(names, f->file), pf_intern_text(names, f->name));

@@ -26,6 +26,7 @@ struct pf_options {
     bool show_threads;  /* --show-threads */
     bool dump;          /* -d */
     bool stats;         /* --stats */
+    bool native;        /* --native */
 };
 
 /* Parse argv. On PF_ERR_USAGE, diag says what is wrong. */

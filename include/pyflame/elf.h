@@ -1,7 +1,9 @@
-/* elf: what we need from an ELF file on disk, through libelf (gelf):
- * symbols from .symtab and .dynsym, sections by name, the program headers
- * (for the load bias), and bytes of initialized data at a virtual address.
- * It never touches the target process. */
+/* elf: what we need from an ELF file on disk (or an image in memory, such
+ * as the vDSO), through libelf (gelf): symbols from .symtab and .dynsym by
+ * name and by address, sections by name, the program headers (for the load
+ * bias and the unwind tables), build ID and debug link, and bytes of
+ * initialized data at a virtual address. It never touches the target
+ * process. */
 #ifndef PYFLAME_ELF_H
 #define PYFLAME_ELF_H
 
@@ -15,6 +17,11 @@ struct pf_elf;
 
 /* Open and index an ELF file. */
 pf_err pf_elf_open(const char *path, struct pf_diag *diag, struct pf_elf **out);
+
+/* Index an ELF image held in memory (the vDSO, copied from the target).
+ * The bytes are copied. `what` names the image in messages. */
+pf_err pf_elf_open_mem(const void *bytes, size_t len, const char *what, struct pf_diag *diag,
+                       struct pf_elf **out);
 
 /* Accepts NULL. */
 void pf_elf_close(struct pf_elf *e);
@@ -53,5 +60,38 @@ const char *pf_elf_soname(const struct pf_elf *e);
 pf_err pf_elf_scan_rodata(const struct pf_elf *e,
                           bool (*visit)(void *ctx, const char *bytes, size_t len, uint64_t vaddr),
                           void *ctx);
+
+/* The first program header of type `type` (e.g. PT_GNU_EH_FRAME): its
+ * p_vaddr and p_memsz. PF_ERR_NOTFOUND if none. */
+pf_err pf_elf_segment(const struct pf_elf *e, uint32_t type, uint64_t *vaddr, uint64_t *memsz);
+
+/* Whether the file has a .symtab (else only exported symbols are known, and
+ * a separate debug file may have the rest). */
+bool pf_elf_has_symtab(const struct pf_elf *e);
+
+/* The GNU build ID (NT_GNU_BUILD_ID note), at most cap bytes. */
+pf_err pf_elf_build_id(const struct pf_elf *e, uint8_t *buf, size_t cap, size_t *len);
+
+/* The file name in .gnu_debuglink (a base name, no '/'). Borrowed, valid
+ * while e is open. */
+pf_err pf_elf_debuglink(const struct pf_elf *e, const char **name);
+
+/* Function symbols (STT_FUNC, STT_GNU_IFUNC) of .symtab and .dynsym sorted
+ * by address, for turning addresses into names. Where several names share an
+ * address, one is kept: exported over local, then fewer leading
+ * underscores, then global over weak, then the shorter. Names are borrowed
+ * from e: the map must not outlive it. */
+struct pf_elf_addrmap;
+
+pf_err pf_elf_addrmap_new(const struct pf_elf *e, struct pf_elf_addrmap **out);
+void pf_elf_addrmap_free(struct pf_elf_addrmap *m); /* accepts NULL */
+size_t pf_elf_addrmap_count(const struct pf_elf_addrmap *m);
+
+/* The function whose [st_value, st_value + st_size) holds vaddr (an
+ * unrelocated address; size 0 holds only st_value). Gives its name, as in
+ * the table (it may carry a "@VERSION" suffix in .symtab), and start.
+ * PF_ERR_NOTFOUND when no symbol claims the address: no name is guessed. */
+pf_err pf_elf_addrmap_find(const struct pf_elf_addrmap *m, uint64_t vaddr, const char **name,
+                           uint64_t *start);
 
 #endif

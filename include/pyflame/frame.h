@@ -1,7 +1,8 @@
 /* frame: walks one thread's chain of Python frames, innermost first, into
  * (code address, instruction offset) records. It copies raw values only and
  * decodes nothing, so it is cheap enough for the stop window. Shim frames
- * owned by the C stack (3.12+) are skipped. */
+ * owned by the C stack (3.12+) are skipped; pf_frame_walk_runs instead
+ * reports where each C call of the eval loop begins, for --native. */
 #ifndef PYFLAME_FRAME_H
 #define PYFLAME_FRAME_H
 
@@ -11,6 +12,7 @@
 
 #include "pyflame/error.h"
 #include "pyflame/layout.h"
+#include "pyflame/limits.h"
 #include "pyflame/mem.h"
 
 struct pf_frame_rec {
@@ -20,7 +22,13 @@ struct pf_frame_rec {
      * pointer and the code object's address. */
     int64_t offset;
     uint8_t owner; /* 3.11+: _PyInterpreterFrame.owner */
+    uint8_t flags; /* PF_FRAME_RUN_END: not a frame, see pf_frame_walk_runs */
 };
+
+enum { PF_FRAME_RUN_END = 1 };
+
+/* Most records pf_frame_walk_runs writes: a frame and a run end each. */
+#define PF_FRAME_RUNS_MAX (2 * PF_MAX_DEPTH)
 
 /* The first frame of a thread, from a copy of its PyThreadState
  * (tstate_len bytes). For 3.11/3.12 this reads the _PyCFrame. *frame_addr is
@@ -33,5 +41,15 @@ pf_err pf_frame_first(struct pf_mem *mem, const struct pf_layout *L, const uint8
  * A chain that loops is PF_ERR_CORRUPT. */
 pf_err pf_frame_walk(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr,
                      struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated);
+
+/* As pf_frame_walk, and after the outermost frame of each "run" (the frames
+ * one C call of the eval loop executes) a record with flags
+ * PF_FRAME_RUN_END and nothing else. Up to 3.10 every frame is a run of its
+ * own; in 3.11 a run ends at a frame with is_entry set; from 3.12 a shim
+ * frame (skipped by pf_frame_walk) is the end of a run, so a run may be
+ * empty. merge.h pairs runs with the eval loop's native frames. cap may be
+ * up to PF_FRAME_RUNS_MAX. */
+pf_err pf_frame_walk_runs(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr,
+                          struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated);
 
 #endif

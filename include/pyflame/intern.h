@@ -16,6 +16,7 @@
 enum pf_frame_kind_id {
     PF_FRAME_PYTHON = 0, /* file:name:line */
     PF_FRAME_PSEUDO = 1, /* a label such as "(truncated)"; only `name` is used */
+    PF_FRAME_NATIVE = 2, /* a native frame, "function (lib)"; only `name` is used */
 };
 
 struct pf_frame_text {

@@ -20,5 +20,11 @@
 #define PF_MAX_STRUCT 4096
 /* OS threads of the target we track. */
 #define PF_MAX_TASKS 65536
+/* Native frames unwound in one stack (--native). A deeper stack is shown
+ * without its native frames, marked (see merge.h). */
+#define PF_MAX_NATIVE_DEPTH 4096
+/* Bytes of one thread's stack copied for unwinding (the default thread
+ * stack is 8 MiB). */
+#define PF_MAX_NATIVE_STACK (8u << 20)
 
 #endif

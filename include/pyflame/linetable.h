@@ -20,8 +20,9 @@
  * instruction" and gives firstlineno, as PyCode_Addr2Line does.
  *
  * Returns PF_OK and the line (or PF_LINE_NONE); PF_ERR_CORRUPT when the
- * table is malformed (truncated entry, varint overflow); PF_ERR_NOTFOUND
- * when a 3.10+ table does not cover the offset. */
+ * table is malformed (truncated entry, varint overflow, or a computed line
+ * of -1, which would read as PF_LINE_NONE); PF_ERR_NOTFOUND when a 3.10+
+ * table does not cover the offset. */
 pf_err pf_linetable_line(enum pf_linetable_kind kind, const uint8_t *table, size_t len,
                          int firstlineno, int64_t offset, int *line);
 

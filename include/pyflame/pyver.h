@@ -1,8 +1,11 @@
 /* pyver: working out which CPython an ELF file holds, without running
- * anything: Py_Version (3.11+), the _Py_DebugOffsets cookie at the start of
- * .PyRuntime (3.13+), the libpython file name, a version string in .rodata. */
+ * anything. In order: the _Py_DebugOffsets version at the start of
+ * .PyRuntime (3.13+), Py_Version (3.11+), the DT_SONAME (libpythonX.Y),
+ * a version string in .rodata, and last the file name it is mapped under. */
 #ifndef PYFLAME_PYVER_H
 #define PYFLAME_PYVER_H
+
+#include <stdbool.h>
 
 #include "pyflame/elf.h"
 #include "pyflame/error.h"
@@ -10,6 +13,10 @@
 struct pf_pyver {
     unsigned major, minor, micro;
     const char *how; /* static text: which clue gave the version */
+    /* The clue states this interpreter's version (_Py_DebugOffsets,
+     * Py_Version, DT_SONAME), rather than being a string that might be
+     * another's or a name that a copy may have changed. */
+    bool certain;
 };
 
 /* path is the file's name as mapped (for the libpythonX.Y hint). */

@@ -28,6 +28,7 @@ struct pf_sampler_opts {
     bool all_threads;      /* --threads: every Python thread, not only the GIL holder */
     bool skip_idle;        /* -x with --threads: do not read threads the kernel says sleep */
     bool thread_roots;     /* --show-threads: a root frame per thread */
+    bool native;           /* --native: native frames merged with the Python frames */
     /* -d: at the first tick, report every thread to dump() and stop. */
     void (*dump)(void *ctx, const struct pf_thread_stack *thread);
     void *dump_ctx;
@@ -42,6 +43,12 @@ struct pf_sampler_stats {
     uint64_t before_ready;    /* ticks before the interpreter was initialised (not samples) */
     uint64_t stopped_samples; /* samples that stopped a thread */
     uint64_t stop_ns_median, stop_ns_p99, stop_ns_max;
+    uint64_t native_mismatch;   /* --native: stacks shown without native frames, as the  */
+    uint64_t native_incomplete; /* two did not pair up, or unwinding stopped early */
+    uint64_t native_samples;    /* --native: stacks unwound */
+    uint64_t native_frames;     /* native frames in them */
+    uint64_t native_unwind_ns;  /* time spent unwinding them (in the stop window) */
+    uint64_t native_merge_ns;   /* time spent naming and merging them (after it) */
     double elapsed;           /* seconds from the first tick to the end */
     pf_err end;               /* why the loop ended: PF_OK (time or signal), EXITED, EXEC */
     struct pf_target target;

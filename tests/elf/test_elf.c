@@ -551,6 +551,121 @@ static void errors(void **state)
     pf_elf_close(NULL);
 }
 
+/* Address -> function (pf_elf_addrmap, for --native): every byte of a
+ * function maps to it and no byte outside does; data symbols never name
+ * code; the stripped copy still names exported functions (.dynsym). */
+static void check_addrmap(const char *path)
+{
+    struct pf_elf *e = open_ok(path);
+    struct pf_elf_addrmap *m = NULL;
+    const char *name = NULL;
+    uint64_t start = 0, value, size;
+
+    assert_int_equal(pf_elf_addrmap_new(e, &m), PF_OK);
+    assert_true(pf_elf_addrmap_count(m) > 0);
+    assert_int_equal(pf_elf_symbol(e, "pf_fixture_func", &value, &size), PF_OK);
+    assert_true(size > 0);
+    for (uint64_t a = value; a < value + size; a++) {
+        name = NULL;
+        assert_int_equal(pf_elf_addrmap_find(m, a, &name, &start), PF_OK);
+        assert_string_equal(name, "pf_fixture_func");
+        assert_int_equal(start, value);
+    }
+    /* The byte after it is another function's or nobody's. */
+    name = NULL;
+    if (pf_elf_addrmap_find(m, value + size, &name, &start) == PF_OK)
+        assert_string_not_equal(name, "pf_fixture_func");
+    /* Data is not code. */
+    assert_int_equal(pf_elf_symbol(e, "pf_fixture_data", &value, NULL), PF_OK);
+    name = NULL;
+    if (pf_elf_addrmap_find(m, value, &name, NULL) == PF_OK)
+        fail_msg("data symbol address named as function %s", name);
+    /* Below every symbol, and far above: nothing. */
+    assert_int_equal(pf_elf_addrmap_find(m, 0, &name, NULL), PF_ERR_NOTFOUND);
+    assert_int_equal(pf_elf_addrmap_find(m, UINT64_MAX, &name, NULL), PF_ERR_NOTFOUND);
+    pf_elf_addrmap_free(m);
+    pf_elf_addrmap_free(NULL);
+    pf_elf_close(e);
+}
+
+static void addrmap(void **state)
+{
+    const struct paths *p = *state;
+    check_addrmap(p->lib);
+    if (p->stripped[0])
+        check_addrmap(p->stripped);
+    if (p->exe[0])
+        check_addrmap(p->exe);
+}
+
+/* The build ID survives strip; the fixture has no .gnu_debuglink; .symtab
+ * is there, then gone; PT_GNU_EH_FRAME (the unwind table) is found. */
+static void build_id_and_debug_info(void **state)
+{
+    const struct paths *p = *state;
+    struct pf_elf *e = open_ok(p->lib);
+    uint8_t id[64], id2[64];
+    size_t len = 0, len2 = 0;
+    const char *link = NULL;
+    uint64_t vaddr = 0, memsz = 0;
+
+    pf_err err = pf_elf_build_id(e, id, sizeof(id), &len);
+    if (err == PF_ERR_NOTFOUND) {
+        pf_elf_close(e);
+        skip(); /* a linker without --build-id by default */
+    }
+    assert_int_equal(err, PF_OK);
+    assert_true(len >= 8 && len <= 64);
+    assert_int_equal(pf_elf_build_id(e, id2, 4, &len2), PF_ERR_CORRUPT); /* does not fit */
+    assert_true(pf_elf_has_symtab(e));
+    assert_int_equal(pf_elf_debuglink(e, &link), PF_ERR_NOTFOUND);
+    assert_int_equal(pf_elf_segment(e, PT_GNU_EH_FRAME, &vaddr, &memsz), PF_OK);
+    assert_true(vaddr > 0 && memsz > 8);
+    assert_int_equal(pf_elf_segment(e, 0x6fffffffu, &vaddr, &memsz), PF_ERR_NOTFOUND);
+    pf_elf_close(e);
+    if (p->stripped[0]) {
+        e = open_ok(p->stripped);
+        assert_int_equal(pf_elf_build_id(e, id2, sizeof(id2), &len2), PF_OK);
+        assert_int_equal(len2, len);
+        assert_memory_equal(id, id2, len);
+        assert_false(pf_elf_has_symtab(e));
+        pf_elf_close(e);
+    }
+}
+
+/* The same file read from memory (how the vDSO is read) answers alike. */
+static void open_from_memory(void **state)
+{
+    const struct paths *p = *state;
+    FILE *f = fopen(p->lib, "rb");
+    struct pf_elf *e = NULL, *disk = open_ok(p->lib);
+    struct pf_diag diag = {{0}};
+    uint64_t a = 0, b = 0, x = 0, y = 0;
+    static char buf[1 << 22];
+
+    assert_non_null(f);
+    size_t len = fread(buf, 1, sizeof(buf), f);
+    fclose(f);
+    assert_true(len > 0 && len < sizeof(buf));
+    assert_int_equal(pf_elf_open_mem(buf, len, "fixture", &diag, &e), PF_OK);
+    memset(buf, 0, len); /* the image is a copy */
+    assert_int_equal(pf_elf_symbol(e, "pf_fixture_func", &a, NULL), PF_OK);
+    assert_int_equal(pf_elf_symbol(disk, "pf_fixture_func", &b, NULL), PF_OK);
+    assert_int_equal(a, b);
+    assert_int_equal(pf_elf_symbol(e, "pf_fixture_data", &a, NULL), PF_OK);
+    assert_int_equal(pf_elf_read_vaddr(e, a, &x, sizeof(x)), PF_OK);
+    assert_int_equal(pf_elf_read_vaddr(disk, a, &y, sizeof(y)), PF_OK);
+    assert_int_equal(x, y);
+    assert_int_equal(x, FIXTURE_DATA_VALUE);
+    pf_elf_close(e);
+    pf_elf_close(disk);
+    /* Not ELF, and empty. */
+    e = NULL;
+    assert_int_equal(pf_elf_open_mem("hello", 5, "junk", &diag, &e), PF_ERR_NOTPYTHON);
+    assert_null(e);
+    assert_int_equal(pf_elf_open_mem("", 0, "empty", &diag, &e), PF_ERR_NOTPYTHON);
+}
+
 int main(int argc, char **argv)
 {
     static struct paths p;
@@ -575,6 +690,9 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(scan_rodata, &p),
         cmocka_unit_test_prestate(no_section_headers, &p),
         cmocka_unit_test_prestate(errors, &p),
+        cmocka_unit_test_prestate(addrmap, &p),
+        cmocka_unit_test_prestate(build_id_and_debug_info, &p),
+        cmocka_unit_test_prestate(open_from_memory, &p),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -123,7 +123,9 @@ def fault_jobctl(pf, python):
         out, err = finish(p)
         t.assert_not_stopped("after SIGCONT")
         stacks, idle, failed = stack_count(out)
-        if idle < 300 or stacks < 1000:
+        # ~800 idle and ~2200 stack ticks on a quiet machine; far fewer
+        # when it is loaded, but never none of either.
+        if idle < 50 or stacks < 200:
             fail("job control: %d stacks, %d idle over 3 s with 0.8 s stopped" % (stacks, idle), out, err)
         # Detaching from a stopped target leaves it stopped; SIGCONT resumes it.
         p = start_pyflame(pf, ["-r", "0.001", "-s", "1", "-p", str(t.pid)])

@@ -231,3 +231,73 @@ uint64_t fake_code(struct pf_image *img, const struct pf_layout *L, uint64_t add
     put_opt(img, addr, L->code.firsttraceable, 0, "_co_firsttraceable");
     return addr;
 }
+
+uint64_t fake_instr(const struct pf_layout *L, uint64_t code, int64_t offset)
+{
+    if (offset < 0)
+        fail_msg("fake_python: fake_instr takes offsets >= 0, not %lld", (long long)offset);
+    if (L->frames == PF_FRAMES_OBJECT)
+        return (uint64_t)(L->linetable == PF_LT_LINETABLE_310 ? offset / 2 : offset);
+    if (L->code.code_adaptive.width == 0)
+        fail_msg("fake_python: layout %s has no co_code_adaptive", pf_layout_name(L));
+    return code + L->code.code_adaptive.off + (uint64_t)offset;
+}
+
+uint64_t fake_frame(struct pf_image *img, const struct pf_layout *L, uint64_t addr, uint64_t code,
+                    uint64_t back, uint64_t instr, uint8_t owner)
+{
+    if (L->frames == PF_FRAMES_OBJECT) {
+        map(img, addr, round16(max_size(L->pyframe.size, 0x100)));
+        put(img, addr, L->pyframe.back, back, "f_back");
+        put(img, addr, L->pyframe.code, code, "f_code");
+        put(img, addr, L->pyframe.lasti, instr, "f_lasti"); /* truncated to int: -1 stays -1 */
+        return addr;
+    }
+    map(img, addr, round16(max_size(L->iframe.size, 0x100)));
+    put(img, addr, L->iframe.previous, back, "previous");
+    put(img, addr, L->iframe.code, code, "f_code");
+    put(img, addr, L->iframe.instr, instr, "prev_instr");
+    put(img, addr, L->iframe.owner, owner, "owner");
+    return addr;
+}
+
+uint64_t fake_tstate(struct pf_image *img, const struct pf_layout *L, uint64_t addr,
+                     uint64_t interp, uint64_t next, uint64_t frame)
+{
+    if (L->tstate.size > 0x800)
+        fail_msg("fake_python: PyThreadState of %u bytes overlaps its _PyCFrame", L->tstate.size);
+    map(img, addr, round16(max_size(L->tstate.size, 0x100)));
+    put(img, addr, L->tstate.next, next, "next");
+    put(img, addr, L->tstate.interp, interp, "interp");
+    if (L->frames == PF_FRAMES_CFRAME) {
+        uint64_t cframe = addr + 0x800;
+        map(img, cframe, round16(max_size(L->cframe.size, 0x100)));
+        put(img, cframe, L->cframe.current_frame, frame, "current_frame");
+        put(img, addr, L->tstate.frame, cframe, "cframe");
+    } else {
+        put(img, addr, L->tstate.frame, frame, "frame");
+    }
+    return addr;
+}
+
+uint64_t fake_interp(struct pf_image *img, const struct pf_layout *L, uint64_t addr,
+                     uint64_t next, uint64_t threads_head, uint64_t gil)
+{
+    map(img, addr, round16(max_size(L->interp.size, 0x100)));
+    put(img, addr, L->interp.next, next, "next");
+    put(img, addr, L->interp.threads_head, threads_head, "threads.head");
+    if (gil != 0)
+        put(img, addr, L->interp.ceval_gil, gil, "ceval.gil");
+    return addr;
+}
+
+uint64_t fake_gil(struct pf_image *img, const struct pf_layout *L, uint64_t addr, int locked,
+                  uint64_t last_holder)
+{
+    if (L->gilstate.size == 0)
+        fail_msg("fake_python: layout %s has no _gil_runtime_state", pf_layout_name(L));
+    map(img, addr, round16(max_size(L->gilstate.size, 0x100)));
+    put(img, addr, L->gilstate.locked, (uint64_t)locked, "locked");
+    put(img, addr, L->gilstate.last_holder, last_holder, "last_holder");
+    return addr;
+}

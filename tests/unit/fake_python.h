@@ -47,4 +47,42 @@ uint64_t fake_code(struct pf_image *img, const struct pf_layout *L, uint64_t add
                    const char *filename, const char *name, int firstlineno,
                    const uint8_t *linetable, size_t linetable_len);
 
+/* Frames, thread states and interpreters (appended for test_frame,
+ * test_interp). Addresses passed in as `code`, `back`, `next`, ... are
+ * written as given: they may point anywhere, including at unmapped memory or
+ * back at the object itself. */
+
+#define FAKE_NONE 0x7300ull /* fake &_Py_NoneStruct (3.13 shim f_executable) */
+
+/* The raw instruction value a frame stores when it executes the instruction
+ * at byte offset `offset` (>= 0) of code's bytecode: f_lasti in bytes (<=3.9)
+ * or in 2-byte code units (3.10), else the address of that byte inside
+ * co_code_adaptive (3.11+ prev_instr / instr_ptr). */
+uint64_t fake_instr(const struct pf_layout *L, uint64_t code, int64_t offset);
+
+/* <=3.10: a PyFrameObject with f_back = back, f_code = code and f_lasti =
+ * (int32_t)instr. 3.11+: a _PyInterpreterFrame with previous = back, f_code
+ * (3.13: f_executable) = code, prev_instr (3.13: instr_ptr) = instr and
+ * owner = owner (ignored <=3.10). Maps max(size, 0x100) bytes at addr. */
+uint64_t fake_frame(struct pf_image *img, const struct pf_layout *L, uint64_t addr, uint64_t code,
+                    uint64_t back, uint64_t instr, uint8_t owner);
+
+/* A PyThreadState at addr with next, interp, and its innermost frame where
+ * the version keeps it: <=3.10 tstate->frame, 3.13 tstate->current_frame;
+ * 3.11/3.12 a _PyCFrame at addr + 0x800 (tstate->cframe points at it, its
+ * current_frame is `frame`). Leave 0x900 bytes free from addr. */
+uint64_t fake_tstate(struct pf_image *img, const struct pf_layout *L, uint64_t addr,
+                     uint64_t interp, uint64_t next, uint64_t frame);
+
+/* A PyInterpreterState at addr with next, the head of its thread list
+ * (newest first) and, 3.12+, ceval.gil = gil (must be 0 on older layouts).
+ * Maps max(size, 0x100) bytes. */
+uint64_t fake_interp(struct pf_image *img, const struct pf_layout *L, uint64_t addr,
+                     uint64_t next, uint64_t threads_head, uint64_t gil);
+
+/* 3.12+: a struct _gil_runtime_state with locked and last_holder. Fails the
+ * test on older layouts. */
+uint64_t fake_gil(struct pf_image *img, const struct pf_layout *L, uint64_t addr, int locked,
+                  uint64_t last_holder);
+
 #endif

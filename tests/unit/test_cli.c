@@ -142,6 +142,29 @@ static void thread_flags(void **state)
     assert_int_equal(PARSE(&o, &d, "--dump", "-t", "python3"), PF_ERR_USAGE);
 }
 
+/* --native goes with every mode: -p, -t (before the command, not after),
+ * --threads and -d. Off by default. */
+static void native_flag(void **state)
+{
+    (void)state;
+    struct pf_options o;
+    struct pf_diag d;
+    assert_int_equal(PARSE(&o, &d, "-p", "5"), PF_OK);
+    assert_false(o.native);
+    assert_int_equal(PARSE(&o, &d, "--native", "-p", "5"), PF_OK);
+    assert_true(o.native);
+    assert_int_equal(PARSE(&o, &d, "--native", "--threads", "-d", "-p", "5"), PF_OK);
+    assert_true(o.native && o.threads && o.dump);
+    /* o.trace_argv points into argv, so argv must outlive it here. */
+    char *argv[] = {"pyflame", "--native", "-t", "python3", "--native", NULL};
+    assert_int_equal(pf_cli_parse(5, argv, &o, &d), PF_OK);
+    assert_true(o.native);
+    assert_string_equal(o.trace_argv[1], "--native"); /* the command's own argument */
+    assert_int_equal(PARSE(&o, &d, "-t", "python3", "--native"), PF_OK);
+    assert_false(o.native);
+    assert_int_equal(PARSE(&o, &d, "--native=yes", "-p", "5"), PF_ERR_USAGE);
+}
+
 static void help_and_version(void **state)
 {
     (void)state;
@@ -165,6 +188,7 @@ int main(void)
         cmocka_unit_test(zero_seconds_is_a_snapshot),
         cmocka_unit_test(bad_values),
         cmocka_unit_test(thread_flags),
+        cmocka_unit_test(native_flag),
         cmocka_unit_test(help_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -458,6 +458,38 @@ static void garbage_tables(void **state)
     assert_true(bad > 1000);
 }
 
+/* Found by tests/fuzz/fuzz_frame: deltas that add up to -1 made the
+ * decoder answer PF_LINE_NONE, which means "this instruction has no line",
+ * for a line that is garbage. A computed -1 is corrupt in every format
+ * (including co_firstlineno -1 before the first instruction); a real
+ * no-line entry still answers PF_LINE_NONE, and other negative lines are
+ * still given (code.c refuses them; this module only decodes). */
+static void computed_minus_one_is_corrupt(void **state)
+{
+    (void)state;
+    int line = 777;
+
+    PROBE(PF_LT_LNOTAB_27, BYTES(0x00, 0x01), -2, ERR(0, PF_ERR_CORRUPT), ERR(9, PF_ERR_CORRUPT));
+    PROBE(PF_LT_LNOTAB_27, BYTES(0x00, 0x01), -3, OK(0, -2));
+    PROBE(PF_LT_LNOTAB_36, BYTES(0x00, 0xff), 0, ERR(0, PF_ERR_CORRUPT));
+    PROBE(PF_LT_LNOTAB_36, BYTES(0x00, 0xff, 0x04, 0xff), 1, OK(3, 0), ERR(4, PF_ERR_CORRUPT));
+    PROBE(PF_LT_LNOTAB_36, BYTES(0x00, 0xfe), 0, OK(0, -2));
+    PROBE(PF_LT_LINETABLE_310, BYTES(0x02, 0xff, 0x02, 0x80), 0, ERR(0, PF_ERR_CORRUPT),
+          OK(2, PF_LINE_NONE));
+    PROBE(PF_LT_LINETABLE_310, BYTES(0x02, 0xfe), 1, ERR(0, PF_ERR_CORRUPT));
+    /* 3.11 code 13 (no columns) with svarint -1 (0x03), then code 15. */
+    PROBE(PF_LT_LOCATIONS_311, BYTES(0xe8, 0x03, 0xf8), 0, ERR(0, PF_ERR_CORRUPT),
+          OK(2, PF_LINE_NONE));
+    PROBE(PF_LT_LOCATIONS_311, BYTES(0xe8, 0x03), 5, OK(0, 4));
+    for (enum pf_linetable_kind k = PF_LT_LNOTAB_27; k <= PF_LT_LOCATIONS_311; k++) {
+        line = 777;
+        assert_int_equal(pf_linetable_line(k, NULL, 0, PF_LINE_NONE, -1, &line), PF_ERR_CORRUPT);
+        assert_int_equal(line, 777);
+        assert_int_equal(pf_linetable_line(k, NULL, 0, -2, -1, &line), PF_OK);
+        assert_int_equal(line, -2);
+    }
+}
+
 int main(void)
 {
     static struct CMUnitTest vec_tests[NVECTORS];
@@ -480,7 +512,7 @@ int main(void)
         cmocka_unit_test(empty_tables),      cmocka_unit_test(bad_arguments),
         cmocka_unit_test(truncated_tables),  cmocka_unit_test(varint_limits),
         cmocka_unit_test(line_overflow),     cmocka_unit_test(long_noline_table),
-        cmocka_unit_test(garbage_tables),
+        cmocka_unit_test(garbage_tables),    cmocka_unit_test(computed_minus_one_is_corrupt),
     };
     failed += cmocka_run_group_tests_name("linetable", tests, NULL, NULL);
     return failed != 0;
