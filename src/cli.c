@@ -34,6 +34,8 @@ static const char USAGE[] =
     "      --abi=X.Y            read the interpreter as CPython X.Y (for builds whose\n"
     "                           version cannot be detected)\n"
     "      --verbose            say on stderr how the interpreter was found\n"
+    "      --jitter             take each sample at a random point of the first half of\n"
+    "                           its interval, so periodic work cannot alias with -r\n"
     "      --stats              print pyflame's own costs on stderr at the end: time\n"
     "                           the target was stopped, CPU per sample, memory\n"
     "  -v, --version            print the version and exit\n"
@@ -73,7 +75,7 @@ static bool parse_pid(const char *text, pid_t *out)
     return true;
 }
 
-enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE };
+enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -91,6 +93,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"show-threads", no_argument, NULL, OPT_SHOW_THREADS},
         {"dump", no_argument, NULL, 'd'},
         {"stats", no_argument, NULL, OPT_STATS},
+        {"jitter", no_argument, NULL, OPT_JITTER},
         {"native", no_argument, NULL, OPT_NATIVE},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
@@ -140,6 +143,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_SHOW_THREADS: o.show_threads = true; break;
         case 'd': o.dump = true; break;
         case OPT_STATS: o.stats = true; break;
+        case OPT_JITTER: o.jitter = true; break;
         case OPT_NATIVE: o.native = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);

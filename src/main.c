@@ -219,6 +219,7 @@ int main(int argc, char **argv)
         .all_threads = o.threads,
         .skip_idle = o.exclude_idle,
         .thread_roots = o.show_threads,
+        .jitter = o.jitter,
         .native = o.native,
     };
     struct dump_ctx dump = {.out = out, .names = names};

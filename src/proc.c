@@ -480,9 +480,32 @@ pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline)
     return PF_OK;
 }
 
+/* A wait status of the thread pf_proc_stop_thread waits for: true when
+ * the wait is over, with *err its result (PF_OK: the thread is held). */
+static bool stop_reported(struct pf_proc *p, pid_t tid, int status, pf_err *err)
+{
+    switch (handle(p, tid, status, true)) {
+    case HELD:
+        *err = PF_OK;
+        return true;
+    case GONE:
+        *err = PF_ERR_NOPROC;
+        return true;
+    case EXECED:
+        cont(find(p, tid), 0);
+        *err = PF_ERR_EXEC;
+        return true;
+    case RUNNING:
+        break;
+    }
+    *err = PF_ERR_NOPROC;
+    return !find(p, tid);
+}
+
 pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
 {
     struct task *t = find(p, tid);
+    pf_err err;
 
     if (!t)
         return PF_ERR_NOPROC;
@@ -499,23 +522,10 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
     for (int spin = 0; spin < SPIN_POLLS; spin++) {
         int status;
         pid_t r = waitpid(tid, &status, WNOHANG | __WALL);
-        if (r == tid) {
-            switch (handle(p, tid, status, true)) {
-            case HELD:
-                return PF_OK;
-            case GONE:
-                return PF_ERR_NOPROC;
-            case EXECED:
-                cont(find(p, tid), 0);
-                return PF_ERR_EXEC;
-            case RUNNING:
-                if (!find(p, tid))
-                    return PF_ERR_NOPROC;
-                break;
-            }
-        } else if (r < 0 && errno != EINTR) {
+        if (r == tid && stop_reported(p, tid, status, &err))
+            return err;
+        if (r < 0 && errno != EINTR)
             break;
-        }
     }
     for (;;) {
         int status;
@@ -538,19 +548,8 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
                 return PF_ERR_NOPROC;
             continue;
         }
-        switch (handle(p, tid, status, true)) {
-        case HELD:
-            return PF_OK;
-        case GONE:
-            return PF_ERR_NOPROC;
-        case EXECED:
-            cont(find(p, tid), 0);
-            return PF_ERR_EXEC;
-        case RUNNING:
-            if (!find(p, tid))
-                return PF_ERR_NOPROC;
-            break;
-        }
+        if (stop_reported(p, tid, status, &err))
+            return err;
     }
 }
 

@@ -671,6 +671,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
 {
     uint64_t interval = (uint64_t)(s->opts.interval * 1e9);
     uint64_t start = now_ns(), tick = 0;
+    uint64_t jitter_state = start ^ (uint64_t)pf_proc_pid(s->proc);
     uint64_t end = s->opts.duration < 0 ? UINT64_MAX : start + (uint64_t)(s->opts.duration * 1e9);
     pf_err err = PF_OK;
 
@@ -678,6 +679,13 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         interval = 1;
     while (!*stop) {
         uint64_t deadline = start + tick * interval;
+        if (s->opts.jitter) {
+            /* Anywhere in the first half of the tick's interval, so that work
+             * the target does at a fixed period cannot stay in step with the
+             * samples; the schedule itself does not drift. */
+            jitter_state = jitter_state * 6364136223846793005ull + 1442695040888963407ull;
+            deadline += (jitter_state >> 33) % (interval / 2 + 1);
+        }
         /* Wait for the tick, handling the target's ptrace events (signals to
          * re-inject, new threads) as they come. */
         while (!*stop) {

@@ -27,6 +27,7 @@ struct pf_options {
     bool dump;          /* -d */
     bool stats;         /* --stats */
     bool native;        /* --native */
+    bool jitter;        /* --jitter */
 };
 
 /* Parse argv. On PF_ERR_USAGE, diag says what is wrong. */

@@ -29,6 +29,7 @@ struct pf_sampler_opts {
     bool skip_idle;        /* -x with --threads: do not read threads the kernel says sleep */
     bool thread_roots;     /* --show-threads: a root frame per thread */
     bool native;           /* --native: native frames merged with the Python frames */
+    bool jitter;           /* --jitter: each tick at a random point of its interval's first half */
     /* -d: at the first tick, report every thread to dump() and stop. */
     void (*dump)(void *ctx, const struct pf_thread_stack *thread);
     void *dump_ctx;
