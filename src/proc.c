@@ -24,6 +24,7 @@ struct task {
     pid_t tid;
     uint64_t tls;
     bool tls_known;
+    bool tls_tried; /* stopped once to read it: never again */
     bool interrupt_sent; /* a PTRACE_INTERRUPT whose stop we have not seen */
     bool group_stop;     /* in a job-control stop, held with PTRACE_LISTEN */
     int pending_sig;     /* signal to re-inject on resume */
@@ -137,7 +138,8 @@ static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_s
          * reports the clone event. */
         t = add(p, tid);
         if (!t) {
-            ptrace(PTRACE_CONT, tid, 0, 0);
+            int sig = (status >> 16) == 0 ? WSTOPSIG(status) : 0; /* the target's signal */
+            ptrace(PTRACE_CONT, tid, 0, (void *)(intptr_t)sig);
             return RUNNING;
         }
     }
@@ -383,7 +385,9 @@ pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag 
     p->pid = child;
     p->launched = true;
     if (ptrace(PTRACE_SEIZE, child, 0, (void *)(intptr_t)SEIZE_OPTIONS) != 0 || !add(p, child)) {
-        err = pf_diag_errno(diag, PF_ERR_PERM, errno, "ptrace(PTRACE_SEIZE) of the launched command");
+        err = find(p, child) || errno != ENOMEM
+                  ? pf_diag_errno(diag, PF_ERR_PERM, errno, "ptrace(PTRACE_SEIZE) of the launched command")
+                  : PF_ERR_NOMEM;
         close(go[1]);
         close(report[0]);
         kill(child, SIGKILL);
@@ -541,9 +545,10 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
             return PF_ERR_NOPROC;
         }
         if (r != tid) {
+            bool exec_before = p->exec_seen;
             handle(p, r, status, false);
-            if (p->exec_seen)
-                return PF_ERR_EXEC;
+            if (p->exec_seen && !exec_before)
+                return PF_ERR_EXEC; /* the thread we wait for is gone with the old image */
             if (!find(p, tid))
                 return PF_ERR_NOPROC;
             continue;
@@ -583,13 +588,14 @@ pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls)
     if (!todo)
         return 0;
     for (size_t i = 0; i < p->n; i++)
-        if (!p->tasks[i].tls_known && !p->tasks[i].group_stop)
+        if (!p->tasks[i].tls_known && !p->tasks[i].tls_tried && !p->tasks[i].group_stop)
             todo[ntodo++] = p->tasks[i].tid;
     for (size_t i = 0; i < ntodo && !found; i++) {
         if (pf_proc_stop_thread(p, todo[i]) != PF_OK)
             continue;
         struct task *t = find(p, todo[i]);
         if (t) {
+            t->tls_tried = true;
             if (!t->tls_known)
                 read_tls(t);
             if (t->tls_known && t->tls == tls)
@@ -725,7 +731,7 @@ void pf_proc_detach(struct pf_proc *p)
             t->group_stop = false;
         }
         pf_err err = pf_proc_stop_thread(p, tid);
-        if (err == PF_OK || err == PF_ERR_EXEC) {
+        if (err == PF_OK) {
             t = find(p, tid);
             int sig = t ? t->pending_sig : 0;
             ptrace(PTRACE_DETACH, tid, 0, (void *)(intptr_t)sig);
