@@ -778,13 +778,21 @@ pf_err pf_interp_threads(struct pf_mem *mem, const struct pf_target *t, uint64_t
 
     if ((err = read_ptr(mem, interp + L->interp.threads_head.off, &addr)))
         return err;
+    /* Brent's cycle detection: a list read mid-update can loop, and a
+     * pairwise check would cost n^2 per tick with thousands of threads. */
+    uint64_t saved = addr;
+    size_t power = 1, lam = 0;
     while (addr && k < cap && k < PF_MAX_THREADS) {
-        for (size_t i = 0; i < k; i++)
-            if (tstates[i] == addr)
-                return PF_ERR_CORRUPT; /* the list loops */
         tstates[k++] = addr;
         if ((err = read_ptr(mem, addr + L->tstate.next.off, &addr)))
             return err;
+        if (addr && addr == saved)
+            return PF_ERR_CORRUPT; /* the list loops */
+        if (++lam == power) {
+            saved = addr;
+            power *= 2;
+            lam = 0;
+        }
     }
     /* Cut at the cap: a list that loops back exactly there is a loop, not
      * a long list. */
