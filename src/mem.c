@@ -6,13 +6,13 @@ pf_err pf_mem_readv(struct pf_mem *m, const struct pf_iov *iov, size_t n, unsign
 {
     /* Filter out pieces that cannot be valid before sending the batch, so one
      * NULL pointer read from the target does not fail the others. */
-    struct pf_iov keep[64];
-    size_t idx[64];
+    struct pf_iov keep[PF_READV_BATCH];
+    size_t idx[PF_READV_BATCH];
     size_t done = 0;
 
     while (done < n) {
         size_t k = 0, i;
-        for (i = done; i < n && k < 64; i++) {
+        for (i = done; i < n && k < PF_READV_BATCH; i++) {
             ok[i] = 0;
             if (iov[i].addr == 0 || iov[i].len > PF_MAX_READ || iov[i].addr + iov[i].len < iov[i].addr)
                 continue;
@@ -25,7 +25,7 @@ pf_err pf_mem_readv(struct pf_mem *m, const struct pf_iov *iov, size_t n, unsign
             k++;
         }
         if (k > 0) {
-            unsigned char kok[64];
+            unsigned char kok[PF_READV_BATCH];
             m->reads++;
             pf_err err = m->ops->readv(m->ctx, keep, k, kok);
             if (err)

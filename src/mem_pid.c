@@ -69,12 +69,12 @@ static pf_err pid_read(void *ctx, uint64_t addr, void *dst, size_t len)
 static pf_err pid_readv(void *ctx, const struct pf_iov *iov, size_t n, unsigned char *ok)
 {
     struct pid_mem *pm = ctx;
-    struct iovec local[64], remote[64];
+    struct iovec local[PF_READV_BATCH], remote[PF_READV_BATCH];
     size_t total = 0;
 
     if (n == 0)
         return PF_OK;
-    if (n > 64 || pm->use_fd)
+    if (n > PF_READV_BATCH || pm->use_fd)
         goto one_by_one;
     for (size_t i = 0; i < n; i++) {
         local[i] = (struct iovec){iov[i].dst, iov[i].len};

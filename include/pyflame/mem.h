@@ -46,6 +46,9 @@ static inline pf_err pf_mem_read(struct pf_mem *m, uint64_t addr, void *dst, siz
     return m->ops->read(m->ctx, addr, dst, len);
 }
 
+/* Pieces sent to the kernel in one process_vm_readv (IOV_MAX is 1024). */
+#define PF_READV_BATCH 256
+
 /* Batched read; pieces with a NULL, overflowing or oversized address are
  * marked not ok without being sent. */
 pf_err pf_mem_readv(struct pf_mem *m, const struct pf_iov *iov, size_t n, unsigned char *ok);
