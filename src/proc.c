@@ -582,18 +582,18 @@ pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls)
             return p->tasks[i].tid;
     /* Learn the TLS base of threads we have not seen stopped yet (threads
      * that existed when we attached). Each is stopped once, for one read. */
-    pid_t *todo = malloc(p->n * sizeof(*todo) + 1);
-    size_t ntodo = 0;
+    pid_t *unknown = malloc(p->n * sizeof(*unknown) + 1);
+    size_t nunknown = 0;
     pid_t found = 0;
-    if (!todo)
+    if (!unknown)
         return 0;
     for (size_t i = 0; i < p->n; i++)
         if (!p->tasks[i].tls_known && !p->tasks[i].tls_tried && !p->tasks[i].group_stop)
-            todo[ntodo++] = p->tasks[i].tid;
-    for (size_t i = 0; i < ntodo && !found; i++) {
-        if (pf_proc_stop_thread(p, todo[i]) != PF_OK)
+            unknown[nunknown++] = p->tasks[i].tid;
+    for (size_t i = 0; i < nunknown && !found; i++) {
+        if (pf_proc_stop_thread(p, unknown[i]) != PF_OK)
             continue;
-        struct task *t = find(p, todo[i]);
+        struct task *t = find(p, unknown[i]);
         if (t) {
             t->tls_tried = true;
             if (!t->tls_known)
@@ -601,9 +601,9 @@ pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls)
             if (t->tls_known && t->tls == tls)
                 found = t->tid;
         }
-        pf_proc_resume_thread(p, todo[i]);
+        pf_proc_resume_thread(p, unknown[i]);
     }
-    free(todo);
+    free(unknown);
     return found;
 }
 
