@@ -675,28 +675,13 @@ pf_err pf_interp_validate(struct pf_mem *mem, const struct pf_target *t, struct 
         nanosleep(&pause, NULL);
     }
     /* Where the GIL holder is read must be readable too. */
-    switch (L->gil) {
-    case PF_GIL_CURRENT_SYMBOL:
-        err = read_ptr(mem, t->tstate_current_addr, &v);
-        break;
-    case PF_GIL_RUNTIME_CURRENT:
-        err = read_ptr(mem, t->runtime_addr + L->runtime.tstate_current.off, &v);
-        break;
-    case PF_GIL_INTERP_GIL: {
-        uint8_t buf[64];
-        if ((err = read_ptr(mem, interp + L->interp.ceval_gil.off, &v)))
-            break;
-        if (!v)
+    if (pf_interp_gil_holder(mem, t, interp, &v) != PF_OK) {
+        uint64_t gil = 0;
+        if (L->gil == PF_GIL_INTERP_GIL &&
+            read_ptr(mem, interp + L->interp.ceval_gil.off, &gil) == PF_OK && !gil)
             return pf_diag_set(diag, PF_ERR_NOTREADY, "its GIL is not created yet");
-        err = L->gilstate.size <= sizeof(buf) ? pf_mem_read(mem, v, buf, L->gilstate.size)
-                                              : PF_ERR_CORRUPT;
-        break;
-    }
-    default:
-        err = PF_ERR_INTERNAL;
-    }
-    if (err)
         return pf_diag_set(diag, PF_ERR_CORRUPT, "its GIL state cannot be read");
+    }
     return PF_OK;
 }
 
