@@ -49,8 +49,8 @@ import sys
 import tempfile
 import time
 
-from run import SKIP, SPIN, check_profile, expected_stack, fail, find_python, parse_collapsed
-from run import thread_states
+from run import (SKIP, SPIN, check_profile, check_released, expected_stack, fail, find_python,
+                 parse_collapsed)
 
 WANT = tuple(expected_stack())
 
@@ -97,15 +97,6 @@ def run_pyflame(args, timeout=60, env=None):
         p.kill()
         fail("pyflame did not finish within %d s: %s" % (timeout, " ".join(args)))
     return p.returncode, out, err, time.time() - t0
-
-
-def check_released(target, out="", err=""):
-    time.sleep(0.05)
-    if target.poll() is not None:
-        fail("target died while profiled (status %r)" % target.returncode, out, err)
-    bad = {t: s for t, s in thread_states(target.pid).items() if s in "tT"}
-    if bad:
-        fail("target threads left stopped: %r" % bad, out, err)
 
 
 def found_line(err):

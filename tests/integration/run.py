@@ -102,6 +102,16 @@ def stats(err):
     fail("no --stats line on stderr", "", err)
 
 
+def check_released(target, out="", err=""):
+    """The target (a Popen) still runs and none of its threads is stopped."""
+    time.sleep(0.05)
+    if target.poll() is not None:
+        fail("target died while profiled (status %r)" % target.returncode, out, err)
+    bad = {t: s for t, s in thread_states(target.pid).items() if s in "tT"}
+    if bad:
+        fail("target threads left stopped: %r" % bad, out, err)
+
+
 def fail(msg, out="", err=""):
     sys.stderr.write("FAIL: %s\n" % msg)
     if out:

@@ -14,7 +14,7 @@ import sys
 import tempfile
 import time
 
-from run import SKIP, fail, find_python, markers, parse_collapsed, stats, thread_states
+from run import SKIP, check_released, fail, find_python, markers, parse_collapsed, stats
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 THREADS = os.path.join(HERE, "targets", "threads.py")
@@ -49,15 +49,6 @@ def pyflame(cmd, timeout=60):
     if p.returncode != 0:
         fail("pyflame exited %d" % p.returncode, out, err)
     return out, err
-
-
-def check_released(target, out="", err=""):
-    time.sleep(0.05)
-    if target.poll() is not None:
-        fail("target died while profiled (status %r)" % target.returncode, out, err)
-    bad = {t: s for t, s in thread_states(target.pid).items() if s in "tT"}
-    if bad:
-        fail("target threads left stopped: %r" % bad, out, err)
 
 
 def leaves(stacks):

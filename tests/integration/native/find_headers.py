@@ -7,18 +7,13 @@ version. The tags are run.py's --python spellings."""
 import glob
 import os
 import re
-import subprocess
+import sys
+
+# pyenv_root is shared with the test drivers one directory up.
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from run import pyenv_root  # noqa: E402
 
 
-def pyenv_root():
-    root = os.environ.get("PYENV_ROOT")
-    if root:
-        return root
-    try:
-        return subprocess.check_output(["pyenv", "root"], universal_newlines=True,
-                                       stderr=subprocess.DEVNULL).strip()
-    except (OSError, subprocess.CalledProcessError):
-        return os.path.expanduser("~/.pyenv")
 
 
 def main():
