@@ -34,6 +34,9 @@ static const char USAGE[] =
     "      --abi=X.Y            read the interpreter as CPython X.Y (for builds whose\n"
     "                           version cannot be detected)\n"
     "      --verbose            say on stderr how the interpreter was found\n"
+    "      --nonblocking        never stop the target: read each stack live, twice, and\n"
+    "                           count it as failed (\"stack changed while read\") when\n"
+    "                           the two reads differ; cannot be used with --native\n"
     "      --jitter             take each sample at a random point of the first half of\n"
     "                           its interval, so periodic work cannot alias with -r\n"
     "      --stats              print pyflame's own costs on stderr at the end: time\n"
@@ -75,7 +78,8 @@ static bool parse_pid(const char *text, pid_t *out)
     return true;
 }
 
-enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER };
+enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER,
+       OPT_NONBLOCKING };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -95,6 +99,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"stats", no_argument, NULL, OPT_STATS},
         {"jitter", no_argument, NULL, OPT_JITTER},
         {"native", no_argument, NULL, OPT_NATIVE},
+        {"nonblocking", no_argument, NULL, OPT_NONBLOCKING},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -145,6 +150,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_STATS: o.stats = true; break;
         case OPT_JITTER: o.jitter = true; break;
         case OPT_NATIVE: o.native = true; break;
+        case OPT_NONBLOCKING: o.nonblocking = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:
@@ -157,6 +163,10 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         *out = o;
         return PF_OK;
     }
+    if (o.native && o.nonblocking)
+        return pf_diag_set(diag, PF_ERR_USAGE,
+                           "--native needs to stop each thread to unwind its native stack; "
+                           "it cannot be used with --nonblocking");
     if (o.dump && trace)
         return pf_diag_set(diag, PF_ERR_USAGE, "-d takes a running process (-p), not -t");
     if (trace) {

@@ -171,6 +171,25 @@ pf_err pf_code_get(struct pf_code_cache *c, struct pf_mem *mem, const struct pf_
         slot->addr = 0; /* do not leave a half-valid entry */
         return err;
     }
+    if (hdr != local) {
+        /* The header was copied while the thread was stopped, the names
+         * and line table were read after it ran on: if the code object was
+         * freed meanwhile, its address may now hold something else. The
+         * entry stands only if the object is still the one copied. */
+        uint64_t again[4];
+        if (hdr_len > sizeof(local))
+            return PF_ERR_CORRUPT;
+        if ((err = pf_mem_read(mem, addr, local, hdr_len)) ||
+            (err = pf_field_ptr(local, hdr_len, L->code.name, &again[0])) ||
+            (err = pf_field_ptr(local, hdr_len, L->code.filename, &again[1])) ||
+            (err = pf_field_ptr(local, hdr_len, L->code.linetable, &again[2])) ||
+            (err = pf_field_int(local, hdr_len, L->code.firstlineno, (int64_t *)&again[3])) ||
+            again[0] != name_addr || again[1] != file_addr || again[2] != table_addr ||
+            (int64_t)again[3] != firstlineno) {
+            slot->addr = 0;
+            return err ? err : PF_ERR_CORRUPT;
+        }
+    }
     *out = slot;
     return PF_OK;
 }

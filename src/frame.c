@@ -34,16 +34,22 @@ static int cmp_u64(const void *a, const void *b)
     return x < y ? -1 : x > y;
 }
 
-/* Called only when a walk hit its cap: a chain read mid-update can loop, and
- * a loop must not be reported as a deep stack. Sorts addrs in place (the
- * walk's own scratch), so it allocates nothing. */
-static bool has_repeat(uint64_t *addrs, size_t n)
+pf_err pf_frame_check_loop(const struct pf_frame_rec *recs, size_t n, uint64_t stop_addr,
+                           uint64_t *scratch)
 {
-    bool repeat = false;
-    qsort(addrs, n, sizeof(*addrs), cmp_u64);
-    for (size_t i = 1; i < n && !repeat; i++)
-        repeat = addrs[i] == addrs[i - 1];
-    return repeat;
+    size_t k = 0;
+
+    if (!stop_addr)
+        return PF_OK; /* the chain ended: it cannot have looped */
+    for (size_t i = 0; i < n; i++)
+        if (!(recs[i].flags & PF_FRAME_RUN_END))
+            scratch[k++] = recs[i].frame_addr;
+    scratch[k++] = stop_addr;
+    qsort(scratch, k, sizeof(*scratch), cmp_u64);
+    for (size_t i = 1; i < k; i++)
+        if (scratch[i] == scratch[i - 1])
+            return PF_ERR_CORRUPT;
+    return PF_OK;
 }
 
 /* 3.11+ frames live in the thread's data stack, each just above the frame
@@ -68,7 +74,9 @@ static pf_err window_read(struct pf_mem *mem, struct window *w, uint64_t addr, u
         return PF_OK;
     }
     w->len = 0;
-    if (size > WINDOW || addr + size < addr)
+    /* A copy prefetched from the last sample (prefetch.h) serves it
+     * without a system call; the window would only miss it. */
+    if (size > WINDOW || addr + size < addr || pf_mem_has(mem, addr, size))
         return pf_mem_read(mem, addr, out, size);
     uint64_t end = addr + size;
     /* The whole window, else from the frame's own page (the bytes below a
@@ -88,14 +96,14 @@ static pf_err window_read(struct pf_mem *mem, struct window *w, uint64_t addr, u
 }
 
 /* With `runs`, records of PF_FRAME_RUN_END follow the outermost frame of
- * each run of the eval loop (frame.h). *nseen counts frame addresses kept
- * in seen[] for loop detection. */
+ * each run of the eval loop (frame.h). *stop is the frame the walk stopped
+ * at when it hit the cap. */
 static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64_t addr,
-                           struct pf_frame_rec *recs, size_t cap, size_t *n, uint64_t *seen,
-                           size_t *nseen, bool *more, bool runs)
+                           struct pf_frame_rec *recs, size_t cap, size_t *n, uint64_t *stop,
+                           bool runs)
 {
     uint8_t buf[PF_MAX_STRUCT];
-    size_t size = L->pyframe.size, k = 0, ns = 0;
+    size_t size = L->pyframe.size, k = 0;
     pf_err err;
 
     if (size > sizeof(buf))
@@ -104,8 +112,7 @@ static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64
         uint64_t code, back;
         int64_t lasti;
         if (k + (runs ? 2 : 1) > cap) {
-            seen[ns] = addr; /* the frame we stop at, for the loop check */
-            *more = true;
+            *stop = addr;
             break;
         }
         if ((err = pf_mem_read(mem, addr, buf, size)))
@@ -121,8 +128,7 @@ static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64
          * instruction stays negative. */
         if (L->linetable == PF_LT_LINETABLE_310 && lasti >= 0)
             lasti *= 2;
-        seen[ns++] = addr;
-        recs[k++] = (struct pf_frame_rec){.code_addr = code, .offset = lasti};
+        recs[k++] = (struct pf_frame_rec){.frame_addr = addr, .code_addr = code, .offset = lasti};
         /* Up to 3.10 every frame has a C call of the eval loop of its own:
          * the loop sets tstate->frame to it on entry and back on exit
          * (Python/ceval.c, _PyEval_EvalFrameDefault). */
@@ -131,17 +137,16 @@ static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64
         addr = back;
     }
     *n = k;
-    *nseen = ns;
     return PF_OK;
 }
 
 static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_t addr,
-                          struct pf_frame_rec *recs, size_t cap, size_t *n, uint64_t *seen,
-                          size_t *nseen, bool *more, bool runs)
+                          struct pf_frame_rec *recs, size_t cap, size_t *n, uint64_t *stop,
+                          bool runs)
 {
     uint8_t buf[PF_MAX_STRUCT];
     struct window w;
-    size_t size = L->iframe.size, k = 0, ns = 0, nf = 0, steps = 0;
+    size_t size = L->iframe.size, k = 0, nf = 0, steps = 0;
     pf_err err;
 
     w.len = 0;
@@ -150,12 +155,14 @@ static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_
     while (addr) {
         uint64_t code, prev, instr, owner, entry = 0;
         /* At most PF_MAX_DEPTH Python frames, with or without run ends. */
-        if (k + (runs ? 2 : 1) > cap || nf == PF_MAX_DEPTH || steps == PF_MAX_DEPTH * 2) {
-            seen[ns] = addr; /* the frame we stop at, for the loop check */
-            *more = true;
+        if (k + (runs ? 2 : 1) > cap || nf == PF_MAX_DEPTH) {
+            *stop = addr;
             break;
         }
-        steps++;
+        /* As many shims as Python frames at most (one per entry into the
+         * eval loop): a chain of more is a loop of shims. */
+        if (steps++ == PF_MAX_DEPTH * 2)
+            return PF_ERR_CORRUPT;
         if ((err = window_read(mem, &w, addr, buf, size)))
             return err;
         if ((err = pf_field_ptr(buf, size, L->iframe.code, &code)) ||
@@ -171,7 +178,6 @@ static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_
             return err;
         if (prev == addr)
             return PF_ERR_CORRUPT;
-        seen[ns++] = addr; /* shims too: a loop of shims alone is a loop */
         /* 3.12+: a frame owned by the C stack is a shim that marks an entry
          * from C (3.12 Include/internal/pycore_frame.h, FRAME_OWNED_BY_CSTACK);
          * it runs no Python code of the program. Each call of the eval loop
@@ -189,37 +195,50 @@ static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_
              * (3.11 prev_instr, 3.13 instr_ptr; CPYTHON.md 6.3: never +-1). */
             int64_t offset = (int64_t)(instr - (code + L->code.code_adaptive.off));
             nf++;
-            recs[k++] =
-                (struct pf_frame_rec){.code_addr = code, .offset = offset, .owner = (uint8_t)owner};
+            recs[k++] = (struct pf_frame_rec){
+                .frame_addr = addr, .code_addr = code, .offset = offset, .owner = (uint8_t)owner};
             if (entry)
                 recs[k++] = (struct pf_frame_rec){.flags = PF_FRAME_RUN_END};
         }
         addr = prev;
     }
     *n = k;
-    *nseen = ns;
+    return PF_OK;
+}
+
+pf_err pf_frame_copy(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr, bool runs,
+                     struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated,
+                     uint64_t *stop_addr)
+{
+    uint64_t stop = 0;
+    size_t k = 0;
+    pf_err err;
+
+    if (cap > (runs ? PF_FRAME_RUNS_MAX : PF_MAX_DEPTH))
+        cap = runs ? PF_FRAME_RUNS_MAX : PF_MAX_DEPTH;
+    if (L->frames == PF_FRAMES_OBJECT)
+        err = walk_objects(mem, L, frame_addr, recs, cap, &k, &stop, runs);
+    else
+        err = walk_interp(mem, L, frame_addr, recs, cap, &k, &stop, runs);
+    if (err)
+        return err;
+    *n = k;
+    *truncated = stop != 0;
+    *stop_addr = stop;
     return PF_OK;
 }
 
 static pf_err walk(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr,
                    struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated, bool runs)
 {
-    /* Frame addresses, for loop detection, and the one the walk stopped at:
-     * a chain that loops back to a frame already seen is a loop even when
-     * the cap is exactly the loop's length. */
-    uint64_t seen[PF_FRAME_RUNS_MAX + 1];
-    bool more = false;
-    size_t k = 0, ns = 0;
-    pf_err err;
+    uint64_t scratch[PF_FRAME_RUNS_MAX + 1];
+    uint64_t stop;
+    size_t k;
+    bool more;
+    pf_err err = pf_frame_copy(mem, L, frame_addr, runs, recs, cap, &k, &more, &stop);
 
-    if (cap > (runs ? PF_FRAME_RUNS_MAX : PF_MAX_DEPTH))
-        cap = runs ? PF_FRAME_RUNS_MAX : PF_MAX_DEPTH;
-    if (L->frames == PF_FRAMES_OBJECT)
-        err = walk_objects(mem, L, frame_addr, recs, cap, &k, seen, &ns, &more, runs);
-    else
-        err = walk_interp(mem, L, frame_addr, recs, cap, &k, seen, &ns, &more, runs);
-    if (!err && more && has_repeat(seen, ns + 1))
-        err = PF_ERR_CORRUPT;
+    if (!err)
+        err = pf_frame_check_loop(recs, k, stop, scratch);
     if (err)
         return err;
     *n = k;

@@ -70,33 +70,56 @@ static pf_err pid_readv(void *ctx, const struct pf_iov *iov, size_t n, unsigned 
 {
     struct pid_mem *pm = ctx;
     struct iovec local[PF_READV_BATCH], remote[PF_READV_BATCH];
-    size_t total = 0;
+    size_t i = 0;
 
-    if (n == 0)
-        return PF_OK;
-    if (n > PF_READV_BATCH || pm->use_fd)
-        goto one_by_one;
-    for (size_t i = 0; i < n; i++) {
-        local[i] = (struct iovec){iov[i].dst, iov[i].len};
-        remote[i] = (struct iovec){(void *)(uintptr_t)iov[i].addr, iov[i].len};
-        total += iov[i].len;
-    }
-    ssize_t r = process_vm_readv(pm->pid, local, n, remote, n, 0);
-    if (r == (ssize_t)total) {
-        for (size_t i = 0; i < n; i++)
-            ok[i] = 1;
+    if (n > PF_READV_BATCH || pm->use_fd) {
+        for (i = 0; i < n; i++) {
+            pf_err err = pid_read(pm, iov[i].addr, iov[i].dst, iov[i].len);
+            if (err == PF_ERR_NOPROC)
+                return err;
+            ok[i] = err == PF_OK;
+        }
         return PF_OK;
     }
-    if (r < 0 && errno == ESRCH)
-        return PF_ERR_NOPROC;
-    /* Some piece faulted: the syscall stops at the first bad piece, so take
-     * the others one at a time. Rare (only when the target changed under us). */
-one_by_one:
-    for (size_t i = 0; i < n; i++) {
+    /* The kernel copies piece after piece and stops at the first one it
+     * cannot read, returning the bytes copied so far. So on a short count:
+     * the pieces before are whole, the one it stopped in is read alone
+     * (it may be readable and merely cut at a page boundary, see pid_read),
+     * and the batch goes on after it: a speculative read that faults costs
+     * two more system calls, not one per piece. */
+    while (i < n) {
+        size_t total = 0, k = n - i;
+        for (size_t j = 0; j < k; j++) {
+            local[j] = (struct iovec){iov[i + j].dst, iov[i + j].len};
+            remote[j] = (struct iovec){(void *)(uintptr_t)iov[i + j].addr, iov[i + j].len};
+            total += iov[i + j].len;
+        }
+        ssize_t r = process_vm_readv(pm->pid, local, k, remote, k, 0);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r < 0 && errno == ESRCH)
+            return PF_ERR_NOPROC;
+        if (r < 0 && errno == ENOSYS) {
+            pm->use_fd = 1;
+            return pid_readv(ctx, iov + i, n - i, ok + i);
+        }
+        if (r == (ssize_t)total) {
+            for (size_t j = i; j < n; j++)
+                ok[j] = 1;
+            return PF_OK;
+        }
+        size_t done = r > 0 ? (size_t)r : 0;
+        while (i < n && done >= iov[i].len) {
+            done -= iov[i].len;
+            ok[i++] = 1;
+        }
+        if (i == n)
+            break;
         pf_err err = pid_read(pm, iov[i].addr, iov[i].dst, iov[i].len);
         if (err == PF_ERR_NOPROC)
             return err;
         ok[i] = err == PF_OK;
+        i++;
     }
     return PF_OK;
 }

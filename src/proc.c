@@ -558,6 +558,125 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
     }
 }
 
+static size_t index_of(const pid_t *tids, size_t n, pid_t tid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (tids[i] == tid)
+            return i;
+    return n;
+}
+
+#define PENDING 2 /* interrupt sent, stop not seen yet */
+
+pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsigned char *stopped,
+                            const struct timespec *deadline)
+{
+    size_t pending = 0;
+    bool exec_seen = false;
+    int polls = 0;
+
+    for (size_t i = 0; i < n; i++) {
+        struct task *t = find(p, tids[i]);
+        stopped[i] = PF_STOP_GONE;
+        if (!t || index_of(tids, i, tids[i]) < i)
+            continue;
+        if (t->group_stop) {
+            stopped[i] = PF_STOP_HELD; /* stopped by job control already */
+            continue;
+        }
+        if (ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0)
+            continue; /* gone: its exit is reaped by a later wait */
+        t->interrupt_sent = true;
+        stopped[i] = PENDING;
+        pending++;
+    }
+    /* As in pf_proc_stop_thread: poll briefly (threads on other CPUs stop
+     * within microseconds), then block, until the deadline if there is
+     * one; other threads' events are handled as they come. */
+    while (pending) {
+        int status;
+        pid_t r = waitpid(-1, &status, WNOHANG | __WALL);
+        if (r == 0) {
+            if (polls++ < SPIN_POLLS)
+                continue;
+            if (!deadline) {
+                r = waitpid(-1, &status, __WALL);
+            } else {
+                int64_t ns = ns_until(deadline);
+                if (ns <= 0)
+                    break;
+                sigset_t set;
+                sigemptyset(&set);
+                sigaddset(&set, SIGCHLD);
+                struct timespec ts = {ns / 1000000000, ns % 1000000000};
+                sigtimedwait(&set, NULL, &ts);
+                continue;
+            }
+        }
+        if (r < 0) {
+            if (errno == EINTR)
+                continue;
+            /* No child left to wait for: every pending thread is gone. */
+            for (size_t i = 0; i < n; i++)
+                if (stopped[i] == PENDING) {
+                    stopped[i] = PF_STOP_GONE;
+                    drop(p, tids[i]);
+                }
+            pending = 0;
+            break;
+        }
+        size_t i = index_of(tids, n, r);
+        if (i == n || stopped[i] != PENDING) {
+            bool before = p->exec_seen;
+            handle(p, r, status, false);
+            if (p->exec_seen && !before)
+                exec_seen = true;
+        } else {
+            switch (handle(p, r, status, true)) {
+            case HELD:
+                stopped[i] = PF_STOP_HELD;
+                pending--;
+                break;
+            case GONE:
+                stopped[i] = PF_STOP_GONE;
+                pending--;
+                break;
+            case EXECED:
+                cont(find(p, r), 0);
+                stopped[i] = PF_STOP_GONE;
+                pending--;
+                exec_seen = true;
+                break;
+            case RUNNING:
+                break; /* not our stop yet */
+            }
+        }
+        /* Threads that vanished while we waited (an exec, an exit seen
+         * through another thread's event). */
+        for (size_t j = 0; j < n; j++)
+            if (stopped[j] == PENDING && !find(p, tids[j])) {
+                stopped[j] = PF_STOP_GONE;
+                pending--;
+            }
+        if (exec_seen)
+            break;
+    }
+    /* Not stopped in time: the interrupt stays sent (interrupt_sent), so
+     * the stop, when it comes, is resumed at once (handle). */
+    for (size_t i = 0; i < n; i++)
+        if (stopped[i] == PENDING)
+            stopped[i] = PF_STOP_TOO_SLOW;
+    if (exec_seen) {
+        /* The old image is gone: let go of whatever is still held. */
+        for (size_t i = 0; i < n; i++)
+            if (stopped[i] == PF_STOP_HELD)
+                pf_proc_resume_thread(p, tids[i]);
+        memset(stopped, PF_STOP_GONE, n);
+        return PF_ERR_EXEC;
+    }
+    return PF_OK;
+}
+
 pf_err pf_proc_resume_thread(struct pf_proc *p, pid_t tid)
 {
     struct task *t = find(p, tid);

@@ -18,6 +18,8 @@ enum pf_fail_reason {
     PF_FAIL_NO_THREAD,    /* the GIL holder maps to no OS thread we know */
     PF_FAIL_NOT_READY,    /* the interpreter was not (or no longer) initialised */
     PF_FAIL_PTRACE,       /* stopping or resuming the thread failed */
+    PF_FAIL_TORN,         /* --nonblocking: the stack changed while it was read */
+    PF_FAIL_SLOW_STOP,    /* the thread did not stop in time, and no live copy was confirmed */
     PF_FAIL__COUNT
 };
 

@@ -28,6 +28,7 @@ struct pf_options {
     bool stats;         /* --stats */
     bool native;        /* --native */
     bool jitter;        /* --jitter */
+    bool nonblocking;   /* --nonblocking */
 };
 
 /* Parse argv. On PF_ERR_USAGE, diag says what is wrong. */

@@ -16,6 +16,7 @@
 #include "pyflame/mem.h"
 
 struct pf_frame_rec {
+    uint64_t frame_addr; /* where the frame is (0 for a run end) */
     uint64_t code_addr;
     /* Byte offset of the executing instruction into the bytecode, as
      * linetable.h wants it. For 3.11+ it is computed from the instruction
@@ -35,6 +36,21 @@ enum { PF_FRAME_RUN_END = 1 };
  * 0 when the thread runs no Python code. */
 pf_err pf_frame_first(struct pf_mem *mem, const struct pf_layout *L, const uint8_t *tstate,
                       size_t tstate_len, uint64_t *frame_addr);
+
+/* The copy part of a walk, for the stop window: as pf_frame_walk but
+ * without the loop check of a chain cut at the cap, which the caller makes
+ * with pf_frame_check_loop after the thread runs again. *stop_addr is the
+ * frame the walk stopped at (0 when it reached the end). */
+pf_err pf_frame_copy(struct pf_mem *mem, const struct pf_layout *L, uint64_t frame_addr, bool runs,
+                     struct pf_frame_rec *recs, size_t cap, size_t *n, bool *truncated,
+                     uint64_t *stop_addr);
+
+/* PF_ERR_CORRUPT when the frames of a walk cut at its cap (stop_addr != 0)
+ * repeat an address: a chain read mid-update can loop, and a loop must not
+ * be shown as a deep stack. Sorts a copy of the addresses in scratch (room
+ * for n + 1). */
+pf_err pf_frame_check_loop(const struct pf_frame_rec *recs, size_t n, uint64_t stop_addr,
+                           uint64_t *scratch);
 
 /* Walk from frame_addr. Writes at most cap records; *n is how many.
  * *truncated is set when the chain went on past cap (deeper than we keep).

@@ -27,4 +27,8 @@
  * stack is 8 MiB). */
 #define PF_MAX_NATIVE_STACK (8u << 20)
 
+/* Bytes copied by one speculative fill (prefetch.h): the plans of every
+ * thread read in one tick. */
+#define PF_MAX_PREFETCH (16u << 20)
+
 #endif

@@ -5,6 +5,7 @@
 #ifndef PYFLAME_MEM_H
 #define PYFLAME_MEM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -27,6 +28,9 @@ struct pf_mem_ops {
      * whether piece i was read whole; returns PF_OK unless the whole batch
      * failed for a reason other than a fault (e.g. the process is gone). */
     pf_err (*readv)(void *ctx, const struct pf_iov *iov, size_t n, unsigned char *ok);
+    /* Optional: whether a read of [addr, addr+len) would be served without
+     * a system call (a prefetched copy covers it). NULL means never. */
+    bool (*has)(void *ctx, uint64_t addr, size_t len);
     void (*close)(void *ctx);
 };
 
@@ -46,8 +50,14 @@ static inline pf_err pf_mem_read(struct pf_mem *m, uint64_t addr, void *dst, siz
     return m->ops->read(m->ctx, addr, dst, len);
 }
 
-/* Pieces sent to the kernel in one process_vm_readv (IOV_MAX is 1024). */
-#define PF_READV_BATCH 256
+/* Pieces sent to the kernel in one process_vm_readv (IOV_MAX). */
+#define PF_READV_BATCH 1024
+
+/* See pf_mem_ops.has. */
+static inline bool pf_mem_has(const struct pf_mem *m, uint64_t addr, size_t len)
+{
+    return m->ops->has && m->ops->has(m->ctx, addr, len);
+}
 
 /* Batched read; pieces with a NULL, overflowing or oversized address are
  * marked not ok without being sent. */

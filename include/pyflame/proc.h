@@ -45,6 +45,20 @@ pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline);
 pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid);
 pf_err pf_proc_resume_thread(struct pf_proc *p, pid_t tid);
 
+/* Stop several threads together: PTRACE_INTERRUPT every one, then wait
+ * for all the stops, so that n threads cost one round trip, not n.
+ * stopped[i] is PF_STOP_HELD when tids[i] is now stopped (the caller must
+ * resume it), PF_STOP_GONE when the thread is gone, PF_STOP_TOO_SLOW when
+ * it had not stopped by `deadline` (CLOCK_MONOTONIC; NULL: no limit): a
+ * thread that waits for a CPU stops only once it gets one, and a sampler
+ * blocked on it would take its next ticks late. Such a thread is resumed
+ * by pf_proc_wait as soon as its stop comes. A thread listed twice is
+ * interrupted once: callers pass distinct threads. PF_ERR_EXEC: the
+ * process execed (no thread of the set is left stopped). */
+enum { PF_STOP_GONE = 0, PF_STOP_HELD = 1, PF_STOP_TOO_SLOW = 3 };
+pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsigned char *stopped,
+                            const struct timespec *deadline);
+
 /* The thread whose TLS base (x86-64 fs_base, the pthread_t of glibc) is
  * `tls`, or 0. Threads whose TLS is not known yet are stopped once, briefly,
  * to read it. */

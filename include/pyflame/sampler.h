@@ -1,8 +1,12 @@
-/* sampler: the loop. Ticks sit on a fixed schedule (absolute deadlines, so
- * the time a sample takes never shifts the next one); at each tick it finds
- * the thread to read, stops only that thread, copies its frames and any
- * code objects not cached, resumes it, then decodes and counts the stack.
- * It owns the stop window; it knows nothing of the output format. */
+/* sampler: the loop. Ticks sit on a fixed schedule of absolute deadlines,
+ * so the time a sample takes never shifts the next. A tick that comes late
+ * is taken late and counted, never dropped: dropping the ticks after a
+ * slow sample would drop them when the target is in a state that is slow
+ * to read, and bias the profile. If pyflame cannot keep up, or would keep
+ * the target stopped more than a quarter of the time, it thins the whole
+ * schedule (a longer interval from then on) and says so. At each tick the
+ * chosen strategy (tick.h) reads the stacks. It knows nothing of the
+ * output format. */
 #ifndef PYFLAME_SAMPLER_H
 #define PYFLAME_SAMPLER_H
 
@@ -30,6 +34,7 @@ struct pf_sampler_opts {
     bool thread_roots;     /* --show-threads: a root frame per thread */
     bool native;           /* --native: native frames merged with the Python frames */
     bool jitter;           /* --jitter: each tick at a random point of its interval's first half */
+    bool nonblocking;      /* --nonblocking: never stop the target; torn reads are failures */
     /* -d: at the first tick, report every thread to dump() and stop. */
     void (*dump)(void *ctx, const struct pf_thread_stack *thread);
     void *dump_ctx;
@@ -39,11 +44,19 @@ struct pf_sampler_opts {
 struct pf_sampler_stats {
     uint64_t ticks;           /* ticks taken: samples, idle and failed */
     uint64_t thread_samples;  /* --threads: thread stacks read or attempted */
-    uint64_t skipped;         /* ticks dropped because sampling fell behind the schedule */
-    uint64_t throttled;       /* ticks given up so the target is not stopped too much */
+    uint64_t late;            /* ticks taken more than one interval after their time */
+    uint64_t thinned;         /* times the schedule was thinned (interval doubled) */
+    uint64_t dropped;         /* ticks given up when thinning (the backlog at that point) */
+    double interval;          /* the interval at the end (the asked one unless thinned) */
     uint64_t before_ready;    /* ticks before the interpreter was initialised (not samples) */
     uint64_t stopped_samples; /* samples that stopped a thread */
     uint64_t stop_ns_median, stop_ns_p99, stop_ns_max;
+    uint64_t gil_released;    /* released between look and stop: the look's copy counted */
+    uint64_t gil_idle;        /* ... that copy unconfirmed and nobody holds the GIL: idle */
+    uint64_t gil_retried;     /* ... unconfirmed and another thread holds it: that one read */
+    uint64_t slow_stops;      /* threads that did not stop within an interval (look's copy used) */
+    uint64_t reads;           /* system calls reading the target's memory */
+    uint64_t prefetch_hits, prefetch_misses; /* reads served by the speculative copy, or not */
     uint64_t native_mismatch;   /* --native: stacks shown without native frames, as the  */
     uint64_t native_incomplete; /* two did not pair up, or unwinding stopped early */
     uint64_t native_samples;    /* --native: stacks unwound */
@@ -52,7 +65,6 @@ struct pf_sampler_stats {
     uint64_t native_merge_ns;   /* time spent naming and merging them (after it) */
     double elapsed;           /* seconds from the first tick to the end */
     pf_err end;               /* why the loop ended: PF_OK (time or signal), EXITED, EXEC */
-    struct pf_target target;
     bool target_found;
 };
 
@@ -68,6 +80,7 @@ void pf_sampler_free(struct pf_sampler *s);
  * diag filled; the target has been left running either way. */
 pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct pf_diag *diag);
 
-const struct pf_sampler_stats *pf_sampler_stats(const struct pf_sampler *s);
+/* Statistics so far (complete after pf_sampler_run). Borrowed. */
+const struct pf_sampler_stats *pf_sampler_stats(struct pf_sampler *s);
 
 #endif

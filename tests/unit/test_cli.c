@@ -169,6 +169,24 @@ static void native_flag(void **state)
     assert_int_equal(PARSE(&o, &d, "--native=yes", "-p", "5"), PF_ERR_USAGE);
 }
 
+/* --nonblocking goes with -p, -t and --threads, and not with --native,
+ * which must stop threads to read their registers. */
+static void nonblocking_flag(void **state)
+{
+    struct pf_options o;
+    struct pf_diag d;
+    (void)state;
+    assert_int_equal(PARSE(&o, &d, "-p", "5"), PF_OK);
+    assert_false(o.nonblocking);
+    assert_int_equal(PARSE(&o, &d, "--nonblocking", "--threads", "-p", "5"), PF_OK);
+    assert_true(o.nonblocking && o.threads);
+    assert_int_equal(PARSE(&o, &d, "--nonblocking", "-t", "python3"), PF_OK);
+    assert_true(o.nonblocking);
+    assert_int_equal(PARSE(&o, &d, "--nonblocking", "--native", "-p", "5"), PF_ERR_USAGE);
+    assert_non_null(strstr(d.msg, "--nonblocking"));
+    assert_non_null(strstr(d.msg, "--native"));
+}
+
 static void help_and_version(void **state)
 {
     (void)state;
@@ -193,6 +211,7 @@ int main(void)
         cmocka_unit_test(bad_values),
         cmocka_unit_test(thread_flags),
         cmocka_unit_test(native_flag),
+        cmocka_unit_test(nonblocking_flag),
         cmocka_unit_test(help_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
