@@ -73,6 +73,18 @@ static void ask_short_slice(void)
     syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 
+static void restart_after_signals(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_stop_signal;
+    sa.sa_flags = SA_RESTART;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+}
+
 static void install_signals(void)
 {
     struct sigaction sa;
@@ -286,6 +298,10 @@ int main(int argc, char **argv)
     bool exited = pf_proc_exit_status(proc, &wstatus);
     pf_proc_detach(proc);
     proc = NULL;
+    /* From here a signal has nothing left to cut short: let an interrupted
+     * write go on instead of failing with EINTR (a second Ctrl-C, or the
+     * SIGTERM of a supervisor, while the profile is written). */
+    restart_after_signals();
 
     if (err) {
         fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));

@@ -88,11 +88,13 @@ static pf_err discover(struct pf_sampler *s, uint64_t started, struct pf_diag *d
     struct pf_diag now = {{0}};
     pf_err err = pf_interp_discover(pf_proc_pid(s->proc), s->opts.abi, &now, &s->target);
 
-    /* A process that exits while we look shows no files at all: what an
-     * earlier look found (a runtime not initialised yet) says more. */
-    if (err == PF_ERR_NOTREADY)
+    /* A process that exits while we look shows no files, or no mappings
+     * at all: what an earlier look found (a runtime whose interpreter is
+     * not initialised, interp.h) says more than that. */
+    bool runtime = err == PF_ERR_NOTREADY && strstr(now.msg, "interpreter is not initialised");
+    if (runtime)
         s->seen_runtime = true;
-    if (diag && !(err == PF_ERR_NOTPYTHON && s->seen_runtime))
+    if (diag && (runtime || !s->seen_runtime || err == PF_OK))
         *diag = now;
     if (err == PF_OK) {
         const struct pf_target *T = &s->target;
@@ -175,6 +177,9 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
          * 10 ms): past that the thread is waiting for a CPU, and waiting
          * for it would make the next ticks late (tick.h). */
         s->tick.stop_budget_ns = interval < 100000 ? 100000 : interval > 10000000 ? 10000000 : interval;
+        /* A dump has no schedule to keep, and --native needs the stop: wait. */
+        if (s->opts.dump || s->opts.native)
+            s->tick.stop_budget_ns = 0;
         if (s->opts.jitter) {
             /* Anywhere in the first half of the tick's interval, so that work
              * the target does at a fixed period cannot stay in step with the
@@ -200,8 +205,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         }
         if (err || *stop)
             break;
-        if (pf_tick_now_ns() > deadline + interval)
-            s->stats.late++;
+        bool late = pf_tick_now_ns() > deadline + interval;
 
         if (!s->stats.target_found) {
             err = discover(s, run_start, diag);
@@ -226,6 +230,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             break;
         }
         s->stats.ticks++;
+        s->stats.late += late;
         if (s->opts.dump && s->tick.ready)
             break;
         if (s->tick.tick_no % 4096 == 0)

@@ -11,7 +11,9 @@
  * look (in the same batched read, prefetch.h) and once more right after;
  * then:
  *  - the thread still holds the GIL when stopped: the stopped copy is
- *    counted (it cannot have lost the GIL while stopped);
+ *    counted (it cannot have lost the GIL while stopped), unless it was
+ *    stopped halfway through an update of its frames and the copy makes
+ *    no sense: then the confirmed live copy of the look is;
  *  - it released it in between: the live copy is counted if the second
  *    live copy agrees with it (pf_snap_same);
  *  - if they disagree (the stack moved in those microseconds too), the
@@ -24,8 +26,10 @@
 #include "pyflame/tick.h"
 
 /* Read the thread holding the GIL (holder), whose live copy was taken
- * with the look when have_first. */
-static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, int attempt)
+ * with the look when have_first. *torn: the holder's value makes no sense
+ * (nothing counted; the caller looks again). */
+static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, int attempt,
+                          bool *torn)
 {
     uint64_t t0, again = 0;
     pf_err err;
@@ -33,11 +37,19 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
     struct pf_thread_slot *slot = pf_tick_slot(t, holder);
     if (!slot)
         return PF_ERR_NOMEM;
-    t->predicted = holder;
     if (!slot->tid && (err = pf_tick_resolve(t, slot))) {
+        /* process_vm_readv copies bytes, not words: a pointer the target
+         * writes as we read it can come out half old, half new (seen:
+         * 0x7f0000000000 for a thread state at 0x7f5495eb36c8, as the
+         * holder went to NULL). Such a holder is no thread state at all. */
+        if (torn && err != PF_ERR_NOTFOUND) {
+            *torn = true;
+            return PF_OK;
+        }
         pf_agg_add_failed(t->agg, err == PF_ERR_NOTFOUND ? PF_FAIL_NO_THREAD : PF_FAIL_MEMORY, 1);
         return PF_OK;
     }
+    t->predicted = holder;
     slot->state = 'R';
     if (!have_first)
         slot->failed = PF_FAIL__COUNT;
@@ -75,9 +87,23 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
 
     if (err == PF_ERR_NOMEM)
         return err;
-    if (err) {
+    if (err && !slot->confirmed) {
+        /* Neither copy stands: read it again, once, a moment later. */
+        if (attempt == 0) {
+            t->stats.gil_retried++;
+            return read_holder(t, holder, false, 1, NULL);
+        }
         pf_agg_add_failed(t->agg, err == PF_ERR_FAULT ? PF_FAIL_MEMORY : PF_FAIL_CORRUPT, 1);
         return PF_OK;
+    }
+    if (err) {
+        /* Stopped halfway through an update CPython makes when it enters
+         * or leaves the eval loop (3.11/3.12 set tstate->cframe before
+         * filling the _PyCFrame it points to: ctypes callbacks do that
+         * thousands of times a second). The look's copy, confirmed, is the
+         * sample. */
+        t->native_n = 0;
+        return pf_tick_count(t, slot, &slot->snap, false, true);
     }
     if (again == holder)
         return pf_tick_count(t, slot, &slot->stopped, false, true);
@@ -95,7 +121,7 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
     if (attempt == 0) {
         t->stats.gil_retried++;
         t->holder = again;
-        return read_holder(t, again, false, 1);
+        return read_holder(t, again, false, 1, NULL);
     }
     pf_agg_add_failed(t->agg, PF_FAIL_GIL_MOVED, 1);
     return PF_OK;
@@ -103,19 +129,25 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
 
 static pf_err gil_tick(struct pf_tick *t)
 {
-    struct pf_thread_slot *pred = t->predicted ? pf_tick_slot(t, t->predicted) : NULL;
+    for (int look = 0;; look++) {
+        struct pf_thread_slot *pred = t->predicted ? pf_tick_slot(t, t->predicted) : NULL;
+        bool torn = false;
 
-    if (!pf_tick_look(t, false, pred))
-        return PF_OK;
-    if (!t->holder) {
-        if (!t->ready)
-            t->stats.before_ready++;
-        else
-            pf_agg_add_idle(t->agg, 1);
-        return PF_OK;
+        if (!pf_tick_look(t, false, pred))
+            return PF_OK;
+        if (!t->holder) {
+            if (!t->ready)
+                t->stats.before_ready++;
+            else
+                pf_agg_add_idle(t->agg, 1);
+            return PF_OK;
+        }
+        t->ready = true;
+        bool have = t->look_copied && pred && pred->tstate_addr == t->holder;
+        pf_err err = read_holder(t, t->holder, have, 0, look == 0 ? &torn : NULL);
+        if (err || !torn)
+            return err;
     }
-    t->ready = true;
-    return read_holder(t, t->holder, t->look_copied && pred && pred->tstate_addr == t->holder, 0);
 }
 
 const struct pf_strategy pf_strategy_gil = {

@@ -86,10 +86,12 @@ static pf_err stop_and_copy(struct pf_tick *t, struct pf_thread_slot **slots, si
         pf_err e = pf_tick_copy(t, s, &s->stopped, NULL);
         if (e == PF_ERR_NOMEM)
             err = e;
-        else if (e)
+        else if (e && !s->confirmed)
             s->failed = copy_failure(e);
-        else
+        else if (!e)
             s->copied = true;
+        /* else: stopped halfway through an update of its frames; the
+         * confirmed live copy stands (strategy_gil.c) */
     }
     for (size_t j = 0; j < k; j++)
         if (t->batch_stopped[j] == PF_STOP_HELD)

@@ -348,7 +348,11 @@ pf_err pf_tick_fill(struct pf_tick *t, struct pf_thread_slot *const *slots, size
     /* n <= nslots <= slots_cap, the size of plan_ptrs */
     for (size_t i = 0; i < n; i++)
         t->plan_ptrs[i] = &slots[i]->plan;
-    return pf_prefetch_fill(t->pre, t->plan_ptrs, n);
+    /* A fill that fails (the process is exiting) leaves no copies: the
+     * walks then read the process and fail by themselves, per thread. Only
+     * running out of memory ends the run. */
+    pf_err err = pf_prefetch_fill(t->pre, t->plan_ptrs, n);
+    return err == PF_ERR_NOMEM ? err : PF_OK;
 }
 
 pf_err pf_tick_copy(struct pf_tick *t, struct pf_thread_slot *slot, struct pf_snap *into,
@@ -372,7 +376,6 @@ static void record_stop_time(struct pf_tick *t, uint64_t ns)
     uint64_t us = ns / 1000;
     t->hist[us < PF_STOP_HIST_US ? us : PF_STOP_HIST_US]++;
     t->stats.stopped_samples++;
-    t->tick_stop_ns += ns;
     if (ns > t->stats.stop_ns_max)
         t->stats.stop_ns_max = ns;
 }
@@ -388,6 +391,7 @@ pf_err pf_tick_stop(struct pf_tick *t, const pid_t *tids, size_t n, unsigned cha
         if (stopped[i] == PF_STOP_TOO_SLOW)
             t->stats.slow_stops++;
     *t0 = start;
+    t->held_since = pf_tick_now_ns();
     return err;
 }
 
@@ -395,7 +399,18 @@ void pf_tick_resume(struct pf_tick *t, pid_t tid, uint64_t t0)
 {
     /* A thread that died while stopped cannot be resumed; nothing is lost. */
     pf_proc_resume_thread(t->proc, tid);
-    record_stop_time(t, pf_tick_now_ns() - t0);
+    uint64_t now = pf_tick_now_ns();
+    /* The statistics count from the interrupt, as the floor probe does;
+     * the schedule's protection counts the time the thread was held, from
+     * when its stop was seen: the wait before it is the target's own wait
+     * for a CPU, not time pyflame took from it. */
+    record_stop_time(t, now - t0);
+    /* Threads stopped together are resumed one after the other: the
+     * target was held from the stop to the last resume, once, not once
+     * per thread. */
+    uint64_t from = t->held_since > t0 ? t->held_since : t0;
+    t->tick_stop_ns += now - from;
+    t->held_since = now;
 }
 
 void pf_tick_unwind(struct pf_tick *t, struct pf_thread_slot *slot)

@@ -15,7 +15,7 @@ enum pf_fail_reason {
     PF_FAIL_CORRUPT,      /* what we read was inconsistent (cycle, bad type, bad table) */
     PF_FAIL_GIL_MOVED,    /* the GIL changed hands while we stopped the holder */
     PF_FAIL_THREAD_GONE,  /* the thread exited while we stopped it */
-    PF_FAIL_NO_THREAD,    /* the GIL holder maps to no OS thread we know */
+    PF_FAIL_NO_THREAD,    /* a thread state maps to no OS thread we know (starting or gone) */
     PF_FAIL_NOT_READY,    /* the interpreter was not (or no longer) initialised */
     PF_FAIL_PTRACE,       /* stopping or resuming the thread failed */
     PF_FAIL_TORN,         /* --nonblocking: the stack changed while it was read */

@@ -131,7 +131,8 @@ struct pf_tick {
 
     /* stop time */
     uint64_t stop_budget_ns; /* longest wait for a stop (the sampler sets it) */
-    uint64_t tick_stop_ns; /* this tick, for the schedule */
+    uint64_t tick_stop_ns; /* threads held this tick, for the schedule */
+    uint64_t held_since;   /* when the last pf_tick_stop had its threads stopped */
     uint64_t *hist;
 
     /* --native */

@@ -14,7 +14,9 @@ time.sleep. Checked, with exact names and lines:
     inside the interpreter's own file, whose plumbing has no symbols;
   - the sleeping thread's stack ends in the libc call it sleeps in, under
     sleeper's line, and is marked idle;
-  - few samples could not be merged, and every thread runs again afterwards.
+  - few samples could not be merged; attached, none failed (with -t, only
+    for reasons the program's start and end explain); and every thread
+    runs again afterwards.
 Exit 77 (meson "skipped") when the interpreter or its module is missing.
 """
 import argparse
@@ -25,7 +27,8 @@ import sys
 import tempfile
 import time
 
-from run import SKIP, fail, find_python, markers, parse_collapsed, thread_states
+from run import (SKIP, THREAD_STARTS_OR_ENDS, at_start_and_end, check_failed, check_released, fail,
+                 find_python, markers, parse_collapsed)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 TARGET = os.path.join(HERE, "targets", "native.py")
@@ -58,6 +61,11 @@ def interp_file(python):
     return m.group(1) if m else os.path.basename(real)
 
 
+GIL_HANDOFF = re.compile(r"^(PyThreadState_Swap|PyThread_\w+|PyEval_\w+|take_gil|drop_gil|"
+                         r"sem_\w+|__new_sem_\w+|do_futex_wait\S*|__futex\w*|futex_\w+|pthread_\w+|"
+                         r"__pthread_\w+|___pthread_\w+|__lll_\w+) \(")
+
+
 def check_main_stack(stack, module, interp, out, err):
     """The spinning thread's stack, root first."""
     s = list(stack)
@@ -87,8 +95,12 @@ def check_main_stack(stack, module, interp, out, err):
     for f in s[o + 1:c] + s[c + 1:i]:
         if not f.startswith(interp + "+0x"):
             fail("%s: unexpected frame %s between Python and C" % (where, f), out, err)
-    if i != len(s) - 1:
-        fail("%s: frames after inner's spinning line: %r" % (where, s[i + 1:]), out, err)
+    # After inner's spinning line, only the interpreter handing the GIL on:
+    # 2.7 releases and takes it back every 100 bytecodes whenever there are
+    # threads (Python/ceval.c, _Py_Ticker), and a stop can land in that.
+    for f in s[i + 1:]:
+        if not GIL_HANDOFF.match(f):
+            fail("%s: frames after inner's spinning line: %r" % (where, s[i + 1:]), out, err)
 
 
 def check_sleeper_stack(stack, out, err):
@@ -132,15 +144,6 @@ def run_pyflame(cmd, timeout=60):
     return out, err
 
 
-def check_released(target, out, err):
-    time.sleep(0.05)
-    if target.poll() is not None:
-        fail("target died while profiled (status %r)" % target.returncode, out, err)
-    bad = {t: st for t, st in thread_states(target.pid).items() if st in "tT"}
-    if bad:
-        fail("target threads left stopped: %r" % bad, out, err)
-
-
 def marked_share(stacks, out, err, limit=0.05):
     total = sum(stacks.values())
     marked = sum(c for s, c in stacks.items() if any(m in s for m in MARKS))
@@ -177,17 +180,29 @@ def mode_profile(pf, python, modules, module, interp, launch):
     for n, (out, err) in enumerate(runs):
         stacks, idle, failed = parse_collapsed(out)
         total, marked = marked_share(stacks, out, err)
-        if failed > max(2, total // 20):
-            fail("%d failed samples of %d" % (failed, total), out, err)
+        # Attached, the main thread spins in inner, stopped while it is read,
+        # and the sleeper sleeps: no sample fails (but for the machine's
+        # load, run.LOADED). The main thread is the only one that takes the
+        # GIL; 2.7 still lets go of it every 100 bytecodes, so a holder
+        # stopped just then no longer holds it: that tick is idle or read as
+        # at the look, and the GIL never goes to another thread. (This needs
+        # the sampler that does so, instead of failing such a tick as "GIL
+        # changed hands", as pyflame did up to bee120e.) -t adds the
+        # program's start and end, and the sleeper's (with --threads).
+        check_failed(out, err, at_start_and_end() | {THREAD_STARTS_OR_ENDS} if launch else (),
+                     "%s: " % " ".join(["-t"] * launch + ["--native"] + ["--threads"] * (launch or n == 1)))
         mains = {s: c for s, c in stacks.items() if py("outer") in s}
         sleepers = {s: c for s, c in stacks.items() if py("sleeper") in s}
         if not mains:
             fail("no stack of the spinning thread", out, err)
         best = max(mains, key=mains.get)
         check_main_stack(best, module, interp, out, err)
-        share = float(mains[best]) / sum(mains.values())
-        if share < (0.5 if launch else 0.8):
-            fail("the expected stack is only %.0f%% of the spinning thread's" % (100 * share), out, err)
+        # Where in the interpreter's loop the thread is stopped varies the
+        # native frames under inner; the expected stack is still most of
+        # them, whatever the load.
+        if 2 * mains[best] <= sum(mains.values()):
+            fail("the expected stack is only %d of the spinning thread's %d samples"
+                 % (mains[best], sum(mains.values())), out, err)
         threads = launch or n == 1
         if not threads:
             if sleepers:
@@ -198,9 +213,14 @@ def mode_profile(pf, python, modules, module, interp, launch):
             fail("--threads: no stack of the sleeping thread", out, err)
         sbest = max(sleepers, key=sleepers.get)
         check_sleeper_stack(sbest, out, err)
+        # The sleeper is idle in most samples, not all: --native stops it to
+        # unwind it, which takes it out of its system call, and it is
+        # runnable until it gets a CPU to go back to sleep (longer on a
+        # loaded machine); with -t it also runs for a moment when it starts.
         idle_n = sum(c for s, c in sleepers.items() if s[-1] == "(idle)")
-        if idle_n < 0.9 * sum(sleepers.values()):
-            fail("the sleeping thread is idle in %d of %d samples" % (idle_n, sum(sleepers.values())), out, err)
+        if 2 * idle_n <= sum(sleepers.values()):
+            fail("the sleeping thread is idle in only %d of %d samples"
+                 % (idle_n, sum(sleepers.values())), out, err)
         print("--native --threads%s: %d samples, %d not merged; sleeper: %s" % (
             " (launch)" if launch else "", total, marked, ";".join(sbest[-4:])))
 

@@ -94,6 +94,81 @@ def thread_states(pid):
     return states
 
 
+SUMMARY = re.compile(r"pyflame: (\d+) samples in ([\d.]+) s \(([\d.]+)/s, requested ([\d.]+)/s\): "
+                     r"(\d+) with a stack, (\d+) idle, (\d+) failed(?: \(([^)]*)\))?")
+
+
+def summary(err, out=""):
+    """pyflame's summary line on stderr: its counts, and the failed samples
+    by reason, e.g. {"thread exited": 1} (docs/usage.md)."""
+    for line in err.splitlines():
+        m = SUMMARY.match(line)
+        if m:
+            reasons = {}
+            for part in m.group(8).split(", ") if m.group(8) else ():
+                n, _, reason = part.partition(" ")
+                if not n.isdigit() or not reason:
+                    fail("malformed failure reasons on the summary line: %r" % line, out, err)
+                reasons[reason] = int(n)
+            return {"line": line, "samples": int(m.group(1)), "seconds": float(m.group(2)),
+                    "requested": float(m.group(4)), "stacks": int(m.group(5)),
+                    "idle": int(m.group(6)), "failed": int(m.group(7)), "reasons": reasons}
+    fail("no summary line on stderr", out, err)
+
+
+# The one reason the machine's load explains, whatever the target: pyflame
+# does not wait long for a thread that waits for a CPU to stop, and without
+# a confirmed live copy of its stack that tick fails (src/strategy_gil.c,
+# src/strategy_threads.c). Allowed everywhere.
+LOADED = {"thread did not stop in time"}
+
+
+def check_failed(out, err, allowed=(), what=""):
+    """Every failed sample is counted with its reason, and each reason is one
+    of allowed: those this target's own behaviour explains (and LOADED). No
+    other reason may take a single sample, however loaded the machine is: a
+    thread that is stopped while it is read cannot change its stack under
+    pyflame. Returns the summary (summary())."""
+    allowed = set(allowed) | LOADED
+    s = summary(err, out)
+    failed = parse_collapsed(out)[2]
+    if failed != s["failed"] or sum(s["reasons"].values()) != failed:
+        fail("%s(failed) %d in the profile, but the summary says %d failed (%s)"
+             % (what, failed, s["failed"], s["reasons"]), out, err)
+    bad = sorted(r for r in s["reasons"] if r not in allowed)
+    if bad:
+        fail("%s%d failed samples of %d (%s): %s not expected from this target (it explains %s)" % (
+            what, failed, s["samples"],
+            ", ".join("%d %s" % (n, r) for r, n in sorted(s["reasons"].items())),
+            " and ".join('"%s"' % r for r in bad), ", ".join(sorted(allowed)) or "none"), out, err)
+    print("  %s" % s["line"])
+    return s
+
+
+def at_start_and_end(end=True):
+    """The failures check_failed allows when the interpreter's start-up is in
+    the profile (-t, or attached as the program starts), and with end, its
+    end (-t): ticks while a thread exits ("thread exited") and while
+    Py_Finalize runs ("interpreter not initialised"). Start-up and
+    finalisation build and free frames, code objects and modules, so a
+    thread stopped there can be caught halfway ("inconsistent data") or
+    holding a pointer to what was just freed ("memory read failed"). How
+    many ticks those phases take depends on the machine's load, so none of
+    these is counted. Nothing explains another reason, and the program's
+    own steady state none at all (the attach tests)."""
+    allowed = {"inconsistent data", "memory read failed"}
+    if end:
+        allowed |= {"thread exited", "interpreter not initialised"}
+    return allowed
+
+
+# A thread state whose OS thread has not started yet (its thread state is
+# made by the thread that starts it) or is already gone counts as failed
+# under this name (src/strategy_threads.c: "starting or gone"). Allowed
+# where threads start or end during the profile.
+THREAD_STARTS_OR_ENDS = "thread state not matched to a thread"
+
+
 def stats(err):
     """The fields of the --stats line on pyflame's stderr, as floats."""
     for line in err.splitlines():
@@ -121,24 +196,40 @@ def fail(msg, out="", err=""):
     sys.exit(1)
 
 
-def check_profile(out, err, want, min_share):
+def own_stacks(stacks, path=SPIN):
+    """The program's own stacks: those whose outermost frame is in its
+    script. The interpreter's start-up (site, importlib) and shutdown run
+    outside it, for as long as the machine's load makes them last."""
+    return {k: c for k, c in stacks.items() if k[0].startswith(path + ":")}
+
+
+def check_profile(out, err, want, min_share, dominant=True, failures=()):
+    """The profile of spin.py (a Popen or -t): want, its spinning stack, is
+    there, is the most frequent of the program's own stacks and at least
+    min_share of them; with dominant, it is the most frequent stack of all.
+    Nothing else in spin.py takes more than a moment, so these hold however
+    loaded the machine is: load stretches the interpreter's start-up, which
+    is not the program's own. Failed samples: check_failed(failures)."""
     stacks, idle, failed = parse_collapsed(out)
     total = sum(stacks.values())
     if not stacks:
         fail("no stacks in the profile", out, err)
-    best = max(stacks, key=stacks.get)
     if want not in stacks:
         fail("expected stack not found:\n  %s" % ";".join(want), out, err)
+    own = own_stacks(stacks, want[0].split(":")[0])
+    best = max(own, key=own.get)
     if best != want:
+        fail("the program's most frequent stack is not the expected one:\n  got  %s\n  want %s"
+             % (";".join(best), ";".join(want)), out, err)
+    share = float(own[want]) / sum(own.values())
+    if share < min_share:
+        fail("expected stack is only %.0f%% of the program's own samples (at least %.0f%%)"
+             % (100 * share, 100 * min_share), out, err)
+    best = max(stacks, key=stacks.get)
+    if dominant and best != want:
         fail("most frequent stack is not the expected one:\n  got  %s\n  want %s"
              % (";".join(best), ";".join(want)), out, err)
-    share = float(stacks[want]) / total
-    if share < min_share:
-        fail("expected stack is only %.0f%% of samples" % (100 * share), out, err)
-    if failed > max(2, total // 20):
-        fail("%d failed samples out of %d" % (failed, total), out, err)
-    if "samples in" not in err:
-        fail("no summary on stderr", out, err)
+    check_failed(out, err, failures)
     return total, idle, failed
 
 
@@ -208,17 +299,24 @@ def main():
         return SKIP
     print("interpreter: %s" % python)
     if a.mode == "attach":
+        # A thread that spins on one line, stopped while it is read: its
+        # stack in (nearly) every sample, and no sample fails, whatever the
+        # load.
         out, err = attach(a.pyflame, python, [])
         total, idle, failed = check_profile(out, err, tuple(expected_stack()), 0.9)
-        if total < 100:
-            fail("only %d samples in 1 s at 200 Hz" % total, out, err)
+        # How many samples 1 s at 200 Hz gives depends on the load: pyflame
+        # gives ticks up rather than keep a slow target stopped. The
+        # requested rate must reach the sampler, though.
+        if summary(err, out)["requested"] != 200.0:
+            fail("-r 0.005 is not 200 samples/s", out, err)
         print("attach: %d samples, %d idle, %d failed" % (total, idle, failed))
         out, err = attach(a.pyflame, python, ["-n"])
         check_profile(out, err, tuple(expected_stack(False)), 0.9)
         print("attach -n: ok")
     else:
         out, err = launch(a.pyflame, python, [], "1.0", "0.005")
-        total, idle, failed = check_profile(out, err, tuple(expected_stack()), 0.5)
+        total, idle, failed = check_profile(out, err, tuple(expected_stack()), 0.5,
+                                            failures=at_start_and_end())
         print("launch: %d samples, %d idle, %d failed" % (total, idle, failed))
         # A 50 ms program must still be seen: sampling starts at the exec.
         out, err = launch(a.pyflame, python, [], "0.05", "0.001")
@@ -228,11 +326,14 @@ def main():
         # the spin; the point is that the first frames are not missed.
         if stacks.get(want, 0) < 1:
             fail("a 50 ms run shows its stack %d times" % stacks.get(want, 0), out, err)
+        check_failed(out, err, at_start_and_end())
         print("launch 50 ms: expected stack %d times" % stacks[want])
         # Through wrappers that exec the interpreter (env, a shell), as a
-        # pyenv shim does: pyflame follows the execs.
+        # pyenv shim does: pyflame follows the execs. The spin is short, so
+        # the start-up may outweigh it on a loaded machine: the program's
+        # own stacks are what is checked.
         out, err = launch(a.pyflame, python, [], "0.3", "0.005", wrapper=("env", "sh", "-c", 'exec "$0" "$@"'))
-        check_profile(out, err, want, 0.5)
+        check_profile(out, err, want, 0.5, dominant=False, failures=at_start_and_end())
         print("launch through env and sh: ok")
     print("ok")
     return 0

@@ -1,0 +1,74 @@
+#!/usr/bin/env python3
+"""Integration test: a GIL holder that releases the GIL between pyflame's
+look and its stop is not a failure (issue 11).
+
+    gil_release_test.py --pyflame BUILD/pyflame --python 3.11
+
+targets/ctypes_qsort.py sorts through libc's qsort with a Python comparison
+function: the GIL is released around every foreign call and taken back in
+every callback. pyflame, attached for 1 s at 1 kHz in its default mode,
+must fail no sample for the GIL's sake ("GIL changed hands"): a tick whose
+holder released the GIL in between is counted as the stack copied with the
+look, confirmed, or else at the stop (docs/usage.md, "The GIL holder").
+The only failure the machine's load can explain is a thread that waited
+for a CPU past the interval with a stack that would not confirm
+(run.LOADED, which check_failed always allows). The stacks must show the callback's exact frames and lines.
+"""
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from run import (SKIP, check_failed, check_released, fail, find_python, markers,  # noqa: E402
+                 parse_collapsed)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+TARGET = os.path.join(HERE, "targets", "ctypes_qsort.py")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--pyflame", required=True)
+    ap.add_argument("--python", required=True)
+    a = ap.parse_args()
+    python = find_python(a.python)
+    if not python:
+        print("skipped: CPython %s is not installed" % a.python)
+        return SKIP
+    print("interpreter: %s" % python)
+    ready = os.path.join(tempfile.mkdtemp(prefix="pyflame-gil-"), "ready")
+    target = subprocess.Popen([python, TARGET, ready, "30"])
+    try:
+        deadline = time.time() + 30
+        while not os.path.exists(ready):
+            if target.poll() is not None or time.time() > deadline:
+                fail("the target did not start")
+            time.sleep(0.01)
+        time.sleep(0.2)
+        pf = subprocess.run([a.pyflame, "-r", "0.001", "-s", "1", "--stats", "-p", str(target.pid)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                            timeout=60)
+        out, err = pf.stdout, pf.stderr
+        if pf.returncode != 0:
+            fail("pyflame exited with status %d" % pf.returncode, out, err)
+        check_released(target, out, err)
+    finally:
+        target.kill()
+        target.wait()
+    check_failed(out, err)  # LOADED only
+    stacks, idle, _ = parse_collapsed(out)
+    lines = markers(TARGET)
+    want = ("%s:<module>:%d" % (TARGET, lines["module"]), "%s:main:%d" % (TARGET, lines["main"]),
+            "%s:sort_once:%d" % (TARGET, lines["qsort"]), "%s:compare:%d" % (TARGET, lines["compare"]))
+    if want not in stacks:
+        fail("the comparison callback's stack is missing:\n  %s" % ";".join(want), out, err)
+    gil = [l for l in err.splitlines() if l.startswith("pyflame: stats:")]
+    print("%d samples of the callback, %d idle; %s" % (stacks[want], idle, gil[0] if gil else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
