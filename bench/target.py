@@ -1,17 +1,42 @@
-# Fixed-work CPU-bound targets for scripts/bench (Python 2.7 and 3.6+).
-# Usage: target.py KIND WORK READY GO
-#   KIND: single (one thread, 30-frame stack), threads (50 threads sharing
-#   the work), deep (200-frame recursion). WORK: loop iterations in all.
-# Writes READY, waits for GO to exist, does the work, prints "elapsed S".
+# Fixed-work targets for scripts/bench (Python 2.7 and 3.6+).
+# Usage: target.py KIND WORK READY GO [CYCLES]
+#   KIND:
+#     single       one thread, 30-frame stack, CPU bound
+#     deep         200-frame recursion, CPU bound
+#     deep300      300-frame recursion, CPU bound
+#     threads      50 threads sharing the work, CPU bound
+#     busy8sleep8  8 threads sharing the work with a ~15-frame stack, and 8
+#                  threads blocked in Event.wait() (17 Python threads with
+#                  the main thread, all started before READY)
+#     altXms       the main thread alternates busy() (WORK loop iterations,
+#                  CPU bound) and rest() (time.sleep of X/2 ms), CYCLES
+#                  times: a period of X ms (alt10ms: 100 Hz, alt1ms: 1 kHz).
+#                  Prints "busy_share S": the time spent in busy() over the
+#                  time spent in busy() and rest(), measured by the target.
+#     calibrate    prints "ips N": loop iterations per second of work()
+#   WORK: loop iterations in all (altXms: per busy() call).
+# Writes READY ("ready PID"), then spins in waiting(), holding the GIL, until
+# the first byte of GO.flag (which it creates) becomes "1": until then every
+# sample, in GIL mode too, is of a running thread, as during the work (a
+# sleeping wait would give cheap idle samples and skew the per-sample
+# figures). Then does the work and prints "elapsed S" (wall time of the work
+# alone).
+import mmap
 import os
 import sys
 import threading
 import time
 
+try:
+    xrange
+except NameError:
+    xrange = range
+clock = getattr(time, "perf_counter", time.time)
+
 
 def work(n):
     total = 0
-    for i in range(n):
+    for i in xrange(n):
         total = (total + i * i) % 1000003
     return total
 
@@ -22,26 +47,104 @@ def nest(depth, n):
     return nest(depth - 1, n)
 
 
+def wait_then(ev, depth, n):
+    ev.wait()
+    nest(depth, n)
+
+
+def busy(n):
+    # The loop is inline: while it runs, busy is the innermost frame.
+    t0 = clock()
+    total = 0
+    for i in xrange(n):
+        total = (total + i * i) % 1000003
+    return clock() - t0
+
+
+def rest(seconds):
+    t0 = clock()
+    time.sleep(seconds)
+    return clock() - t0
+
+
+def waiting(flag):
+    # Spins with the GIL held (no system call) until the bench writes "1".
+    while flag[0:1] == b"\0":
+        pass
+
+
+def alternate(n, half_period, cycles):
+    busy_s = rest_s = 0.0
+    for _ in xrange(cycles):
+        busy_s += busy(n)
+        rest_s += rest(half_period)
+    return busy_s / (busy_s + rest_s)
+
+
+def calibrate():
+    best = 0.0
+    for _ in range(5):
+        t0 = clock()
+        work(200000)
+        dt = clock() - t0
+        best = max(best, 200000 / dt)
+    print("ips %d" % best)
+
+
+def signal_ready(ready):
+    with open(ready + ".tmp", "w") as f:
+        f.write("ready %d\n" % os.getpid())
+    os.rename(ready + ".tmp", ready)
+
+
 def main():
     kind, total, ready, go = sys.argv[1], int(sys.argv[2]), sys.argv[3], sys.argv[4]
+    cycles = int(sys.argv[5]) if len(sys.argv) > 5 else 0
+    if kind == "calibrate":
+        calibrate()
+        return
     sys.setrecursionlimit(2000)
-    with open(ready + ".tmp", "w") as f:
-        f.write("ready\n")
-    os.rename(ready + ".tmp", ready)
-    while not os.path.exists(go):
-        time.sleep(0.001)
+    threads, started = [], threading.Event()
+    stop = threading.Event()
+    if kind == "busy8sleep8":
+        threads = [threading.Thread(target=wait_then, args=(started, 10, total // 8)) for _ in range(8)]
+        sleepers = [threading.Thread(target=stop.wait) for _ in range(8)]
+        for t in threads + sleepers:
+            t.start()
+    with open(go + ".flag", "wb") as f:
+        f.write(b"\0")
+    fd = os.open(go + ".flag", os.O_RDWR)
+    flag = mmap.mmap(fd, 1)
+    os.close(fd)
+    signal_ready(ready)
+    waiting(flag)
     start = time.time()
     if kind == "single":
         nest(30, total)
     elif kind == "deep":
         nest(200, total)
-    else:
+    elif kind == "deep300":
+        nest(300, total)
+    elif kind == "threads":
         threads = [threading.Thread(target=nest, args=(10, total // 50)) for _ in range(50)]
         for t in threads:
             t.start()
         for t in threads:
             t.join()
+    elif kind == "busy8sleep8":
+        started.set()
+        for t in threads:
+            t.join()
+        stop.set()
+        for t in sleepers:
+            t.join()
+    elif kind.startswith("alt") and kind.endswith("ms"):
+        share = alternate(total, float(kind[3:-2]) / 1000 / 2, cycles)
+        print("busy_share %.4f" % share)
+    else:
+        sys.exit("unknown kind " + kind)
     print("elapsed %.6f" % (time.time() - start))
+    sys.stdout.flush()
 
 
 main()
