@@ -136,10 +136,7 @@ static pf_err gil_tick(struct pf_tick *t)
         if (!pf_tick_look(t, false, pred))
             return PF_OK;
         if (!t->holder) {
-            if (!t->ready)
-                t->stats.before_ready++;
-            else
-                pf_agg_add_idle(t->agg, 1);
+            pf_tick_no_holder(t);
             return PF_OK;
         }
         t->ready = true;

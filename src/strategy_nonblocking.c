@@ -19,10 +19,7 @@ static pf_err holder_tick(struct pf_tick *t, struct pf_thread_slot *pred)
     pf_err err;
 
     if (!t->holder) {
-        if (!t->ready)
-            t->stats.before_ready++;
-        else
-            pf_agg_add_idle(t->agg, 1);
+        pf_tick_no_holder(t);
         return PF_OK;
     }
     t->ready = true;
@@ -60,19 +57,11 @@ static pf_err threads_tick(struct pf_tick *t)
     }
     t->ready = true;
     for (size_t i = 0; i < t->ntstates; i++) {
-        struct pf_thread_slot *s = pf_tick_slot(t, t->tstates[i]);
+        struct pf_thread_slot *s;
+        if ((err = pf_tick_thread(t, t->tstates[i], &s)))
+            return err;
         if (!s)
-            return PF_ERR_NOMEM;
-        s->failed = PF_FAIL__COUNT;
-        s->state = '?';
-        s->asleep = false;
-        t->stats.thread_samples++;
-        if (!s->tid && (err = pf_tick_resolve(t, s))) {
-            s->failed = err == PF_ERR_NOTFOUND ? PF_FAIL_NO_THREAD : PF_FAIL_MEMORY;
-            if ((err = pf_tick_count(t, s, &s->snap, false, false)))
-                return err;
             continue;
-        }
         s->asleep = pf_proc_thread_state(t->proc, s->tid, &s->state) == PF_OK &&
                     (s->state == 'S' || s->state == 'D');
         if (s->asleep && t->opts.skip_idle && !t->opts.dump) {

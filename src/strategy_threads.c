@@ -29,13 +29,6 @@
  * stopped copy is counted. */
 #include "pyflame/tick.h"
 
-static void reset(struct pf_thread_slot *s)
-{
-    s->failed = PF_FAIL__COUNT;
-    s->state = '?';
-    s->asleep = s->stop = s->copied = s->in_syscall = false;
-}
-
 static enum pf_fail_reason copy_failure(pf_err err)
 {
     return err == PF_ERR_FAULT ? PF_FAIL_MEMORY : PF_FAIL_CORRUPT;
@@ -143,18 +136,11 @@ static pf_err threads_tick(struct pf_tick *t)
     }
     t->ready = true;
     for (size_t i = 0; i < t->ntstates; i++) {
-        struct pf_thread_slot *s = pf_tick_slot(t, t->tstates[i]);
+        struct pf_thread_slot *s;
+        if ((err = pf_tick_thread(t, t->tstates[i], &s)))
+            return err;
         if (!s)
-            return PF_ERR_NOMEM;
-        reset(s);
-        t->stats.thread_samples++;
-        if (!s->tid && (err = pf_tick_resolve(t, s))) {
-            /* A thread state whose OS thread is starting or gone. */
-            s->failed = err == PF_ERR_NOTFOUND ? PF_FAIL_NO_THREAD : PF_FAIL_MEMORY;
-            if ((err = pf_tick_count(t, s, &s->snap, false, false)))
-                return err;
             continue;
-        }
         /* Idle is what the kernel says just before we read the thread. */
         bool idle = pf_proc_thread_runs(t->proc, s->tid, &s->runs) == PF_OK &&
                     pf_proc_thread_state(t->proc, s->tid, &s->state) == PF_OK &&

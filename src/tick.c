@@ -290,6 +290,35 @@ struct pf_thread_slot *pf_tick_slot(struct pf_tick *t, uint64_t tstate_addr)
     return s;
 }
 
+void pf_tick_no_holder(struct pf_tick *t)
+{
+    if (!t->ready)
+        t->stats.before_ready++;
+    else
+        pf_agg_add_idle(t->agg, 1);
+}
+
+pf_err pf_tick_thread(struct pf_tick *t, uint64_t tstate, struct pf_thread_slot **slot)
+{
+    struct pf_thread_slot *s = pf_tick_slot(t, tstate);
+    pf_err err;
+
+    *slot = NULL;
+    if (!s)
+        return PF_ERR_NOMEM;
+    s->failed = PF_FAIL__COUNT;
+    s->state = '?';
+    s->asleep = s->stop = s->copied = s->in_syscall = false;
+    t->stats.thread_samples++;
+    if (!s->tid && (err = pf_tick_resolve(t, s))) {
+        /* A thread state whose OS thread is starting or gone. */
+        s->failed = err == PF_ERR_NOTFOUND ? PF_FAIL_NO_THREAD : PF_FAIL_MEMORY;
+        return pf_tick_count(t, s, &s->snap, false, false);
+    }
+    *slot = s;
+    return PF_OK;
+}
+
 void pf_tick_evict(struct pf_tick *t)
 {
     for (size_t i = 0; i < t->nslots;) {

@@ -199,6 +199,16 @@ void pf_tick_unwind(struct pf_tick *t, struct pf_thread_slot *slot);
 pf_err pf_tick_count(struct pf_tick *t, struct pf_thread_slot *slot, const struct pf_snap *copy,
                      bool idle, bool holder_sample);
 
+/* Nobody holds the GIL: an idle tick, or one before the interpreter ran
+ * any thread (counted as before-ready). */
+void pf_tick_no_holder(struct pf_tick *t);
+
+/* The slot of the thread state tstate for this tick (with --threads),
+ * reset, counted as a thread sample, and mapped to its OS thread. *slot is
+ * NULL when the thread state has no OS thread (starting or gone): that is
+ * counted already. Errors end the run (out of memory). */
+pf_err pf_tick_thread(struct pf_tick *t, uint64_t tstate, struct pf_thread_slot **slot);
+
 /* Drop slots not used for a while (threads that ended). */
 void pf_tick_evict(struct pf_tick *t);
 
