@@ -3,6 +3,7 @@
  * attach/launch -> sample (read, decode, aggregate) -> detach -> write. */
 #include <errno.h>
 #include <stdint.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -53,12 +54,11 @@ static void dump_thread(void *ctx, const struct pf_thread_stack *t)
 
 /* Ask the scheduler to run pyflame as soon as its timer fires. A sampler
  * that wakes on the target's CPU and waits there for the target's time
- * slice to end samples it mostly when it sleeps: the profile then
- * under-reports CPU work (measured: a thread busy half the time shown busy
- * 8-26% of the time). Since Linux 6.12 a fair task may ask for a short
- * slice (sched_attr.sched_runtime, 0.1-100 ms), which lets its wake-ups
- * preempt at once; pyflame runs for microseconds per tick, so it never
- * uses up even that. On older kernels the call fails and nothing changes. */
+ * slice to end samples it mostly when it sleeps, and under-reports its CPU
+ * work. Since Linux 6.12 a fair task may ask for a short slice
+ * (sched_attr.sched_runtime, 0.1-100 ms), which lets its wake-ups preempt
+ * sooner; pyflame runs for microseconds per tick, so it never uses up even
+ * that. Older kernels ignore sched_runtime for SCHED_OTHER. */
 static void ask_short_slice(void)
 {
     /* struct sched_attr of sched_setattr(2), which glibc 2.36 does not
@@ -69,7 +69,17 @@ static void ask_short_slice(void)
         int32_t nice;
         uint32_t priority;
         uint64_t runtime, deadline, period;
-    } attr = {.size = 48, .policy = 0 /* SCHED_OTHER */, .runtime = 100000 /* ns */};
+    } attr = {.size = 48, .policy = SCHED_OTHER, .runtime = 100000 /* ns */};
+
+    /* Only a plain time-shared pyflame, keeping its nice value: one run
+     * under `nice -n 19`, SCHED_IDLE or a real-time policy stays so. */
+    if (sched_getscheduler(0) != SCHED_OTHER)
+        return;
+    errno = 0;
+    int nice = getpriority(PRIO_PROCESS, 0);
+    if (errno)
+        return;
+    attr.nice = nice;
     syscall(SYS_sched_setattr, 0, &attr, 0);
 }
 
@@ -187,7 +197,7 @@ static void print_stats(const struct pf_sampler_stats *st)
             "interval_s=%g elapsed_s=%.3f stopped_samples=%llu stop_us_median=%.1f "
             "stop_us_p99=%.1f stop_us_max=%.1f cpu_s=%.3f cpu_us_per_sample=%.2f "
             "reads_per_sample=%.2f prefetch_hit_ratio=%.3f gil_released=%llu gil_idle=%llu "
-            "gil_retried=%llu slow_stops=%llu "
+            "gil_retried=%llu slow_stops=%llu reread=%llu "
             "peak_rss_kib=%ld",
             (unsigned long long)st->ticks, (unsigned long long)samples,
             (unsigned long long)st->late, (unsigned long long)st->thinned,
@@ -200,7 +210,7 @@ static void print_stats(const struct pf_sampler_stats *st)
                 : 0,
             (unsigned long long)st->gil_released, (unsigned long long)st->gil_idle,
             (unsigned long long)st->gil_retried, (unsigned long long)st->slow_stops,
-            peak_rss_kib());
+            (unsigned long long)st->reread, peak_rss_kib());
     if (st->native_samples)
         /* --native: wall time of the native part alone, per native sample:
          * unwinding (in the stop window), then naming and merging. */

@@ -515,7 +515,8 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
         return PF_ERR_NOPROC;
     if (t->group_stop)
         return PF_OK; /* stopped by job control already; memory is stable */
-    if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) {
+    /* One pending interrupt at a time (see pf_proc_stop_threads). */
+    if (!t->interrupt_sent && ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) {
         drain(p);
         return PF_ERR_NOPROC;
     }
@@ -584,7 +585,11 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
             stopped[i] = PF_STOP_HELD; /* stopped by job control already */
             continue;
         }
-        if (ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0)
+        /* An interrupt still pending from an earlier, too slow stop brings
+         * the stop we want: a second one would trap the thread again right
+         * after we resume it (ptrace(2): another trap follows the current
+         * one), outside any stop window. */
+        if (!t->interrupt_sent && ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0)
             continue; /* gone: its exit is reaped by a later wait */
         t->interrupt_sent = true;
         stopped[i] = PENDING;
@@ -626,9 +631,10 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
             break;
         }
         size_t i = index_of(tids, n, r);
+        bool gone = false;
         if (i == n || stopped[i] != PENDING) {
             bool before = p->exec_seen;
-            handle(p, r, status, false);
+            gone = handle(p, r, status, false) == GONE;
             if (p->exec_seen && !before)
                 exec_seen = true;
         } else {
@@ -652,8 +658,9 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
             }
         }
         /* Threads that vanished while we waited (an exec, an exit seen
-         * through another thread's event). */
-        for (size_t j = 0; j < n; j++)
+         * through another thread's event): only after such an event, so
+         * that waiting for n stops stays linear in the events. */
+        for (size_t j = 0; (gone || exec_seen) && j < n; j++)
             if (stopped[j] == PENDING && !find(p, tids[j])) {
                 stopped[j] = PF_STOP_GONE;
                 pending--;
@@ -675,6 +682,11 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
         return PF_ERR_EXEC;
     }
     return PF_OK;
+}
+
+void pf_proc_poll(struct pf_proc *p)
+{
+    drain(p);
 }
 
 pf_err pf_proc_resume_thread(struct pf_proc *p, pid_t tid)

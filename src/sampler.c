@@ -142,6 +142,7 @@ static void gather(struct pf_sampler *s)
     st->gil_released = ts->gil_released;
     st->gil_idle = ts->gil_idle;
     st->slow_stops = ts->slow_stops;
+    st->reread = ts->reread;
     st->native_mismatch = ts->native_mismatch;
     st->native_incomplete = ts->native_incomplete;
     st->native_samples = ts->native_samples;
@@ -227,6 +228,10 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             /* Stopped by job control: nothing runs. */
             pf_agg_add_idle(s->tick.agg, 1);
         } else if ((err = s->strategy->tick(&s->tick))) {
+            break;
+        }
+        if (s->tick.nomem) {
+            err = PF_ERR_NOMEM;
             break;
         }
         s->stats.ticks++;

@@ -25,13 +25,16 @@
  * Never a guess, never another thread's stack. */
 #include "pyflame/tick.h"
 
+/* The GIL holder as read in the stop window, before it is read. */
+#define UNREAD UINT64_MAX
+
 /* Read the thread holding the GIL (holder), whose live copy was taken
  * with the look when have_first. *torn: the holder's value makes no sense
  * (nothing counted; the caller looks again). */
 static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, int attempt,
                           bool *torn)
 {
-    uint64_t t0, again = 0;
+    uint64_t t0, again = UNREAD;
     pf_err err;
 
     struct pf_thread_slot *slot = pf_tick_slot(t, holder);
@@ -87,34 +90,35 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
 
     if (err == PF_ERR_NOMEM)
         return err;
-    if (err && !slot->confirmed) {
-        /* Neither copy stands: read it again, once, a moment later. */
+    if (again == holder && !err)
+        return pf_tick_count(t, slot, &slot->stopped, false, true);
+    t->native_n = 0; /* the registers are the stop's, not the look's */
+    if (again == holder || again == UNREAD) {
+        /* Still the holder, but the stopped copy makes no sense: stopped
+         * halfway through an update CPython makes when it enters or leaves
+         * the eval loop (3.11/3.12 set tstate->cframe before filling the
+         * _PyCFrame it points to; ctypes callbacks do that thousands of
+         * times a second). Or the GIL itself could not be read. The
+         * look's confirmed copy is the sample; without one, read again
+         * once, a moment later. */
+        if (slot->confirmed)
+            return pf_tick_count(t, slot, &slot->snap, false, true);
         if (attempt == 0) {
-            t->stats.gil_retried++;
+            t->stats.reread++;
             return read_holder(t, holder, false, 1, NULL);
         }
         pf_agg_add_failed(t->agg, err == PF_ERR_FAULT ? PF_FAIL_MEMORY : PF_FAIL_CORRUPT, 1);
         return PF_OK;
     }
-    if (err) {
-        /* Stopped halfway through an update CPython makes when it enters
-         * or leaves the eval loop (3.11/3.12 set tstate->cframe before
-         * filling the _PyCFrame it points to: ctypes callbacks do that
-         * thousands of times a second). The look's copy, confirmed, is the
-         * sample. */
-        t->native_n = 0;
-        return pf_tick_count(t, slot, &slot->snap, false, true);
-    }
-    if (again == holder)
-        return pf_tick_count(t, slot, &slot->stopped, false, true);
-    t->native_n = 0; /* the registers are the stop's, not the look's */
+    /* Released (or handed over) between the look and the stop: the
+     * stopped copy, whatever it shows, is of a thread that no longer runs
+     * Python. A retry is counted once, as retried. */
     if (slot->confirmed) {
-        /* Released (or handed over) between the look and the stop. */
-        t->stats.gil_released++;
+        t->stats.gil_released += attempt == 0;
         return pf_tick_count(t, slot, &slot->snap, false, true);
     }
     if (again == 0) {
-        t->stats.gil_idle++;
+        t->stats.gil_idle += attempt == 0;
         pf_agg_add_idle(t->agg, 1);
         return PF_OK;
     }

@@ -70,12 +70,16 @@ static pf_err stop_and_copy(struct pf_tick *t, struct pf_thread_slot **slots, si
             s->stop = false;
         }
     }
-    /* The window: one batched read for every thread, then the walks. */
-    err = pf_tick_fill(t, slots, n);
-    for (size_t i = 0; !err && i < n; i++) {
-        struct pf_thread_slot *s = slots[i];
-        if (s->failed != PF_FAIL__COUNT || !s->stop)
-            continue;
+    /* The window: one batched read for every thread held (the others
+     * were copied live, before), then their walks. */
+    struct pf_thread_slot **held = slots + n; /* batch has room for 3 x the slots (tick.c) */
+    size_t nh = 0;
+    for (size_t i = 0; i < n; i++)
+        if (slots[i]->stop && slots[i]->failed == PF_FAIL__COUNT)
+            held[nh++] = slots[i];
+    err = pf_tick_fill(t, held, nh);
+    for (size_t i = 0; !err && i < nh; i++) {
+        struct pf_thread_slot *s = held[i];
         pf_err e = pf_tick_copy(t, s, &s->stopped, NULL);
         if (e == PF_ERR_NOMEM)
             err = e;
@@ -193,7 +197,7 @@ static pf_err threads_tick(struct pf_tick *t)
         s->confirmed = false;
         s->failed = PF_FAIL__COUNT;
         s->state = 'R';
-        t->batch[nb + nw++] = s; /* batch has room for every slot twice */
+        t->batch[nb + nw++] = s; /* batch has room for 3 x the slots (tick.c) */
     }
     if (nw && (err = stop_and_copy(t, t->batch + nb, nw)))
         return err;

@@ -134,16 +134,17 @@ static void find_tid_offset(struct pf_tick *t, uint64_t interp)
     const struct pf_target *T = t->target;
     const struct pf_layout *L = T->layout;
     uint8_t ts[PF_MAX_STRUCT];
+    uint64_t tstates[64]; /* not t->tstates: it holds this tick's list */
     size_t n = 0, good = 0;
     uint8_t *blocks = NULL;
 
-    if (pf_interp_threads(t->mem, T, interp, t->tstates, 64, &n) != PF_OK || n == 0)
+    if (pf_interp_threads(t->mem, T, interp, tstates, 64, &n) != PF_OK || n == 0)
         return;
     if (!(blocks = malloc(n * PTHREAD_SCAN)))
         return;
     for (size_t i = 0; i < n; i++) {
         uint64_t id;
-        if (pf_mem_read(t->mem, t->tstates[i], ts, L->tstate.size) == PF_OK &&
+        if (pf_mem_read(t->mem, tstates[i], ts, L->tstate.size) == PF_OK &&
             pf_field_uint(ts, L->tstate.size, L->tstate.thread_id, &id) == PF_OK &&
             pf_mem_read(t->mem, id, blocks + good * PTHREAD_SCAN, PTHREAD_SCAN) == PF_OK)
             good++;
@@ -184,8 +185,10 @@ bool pf_tick_look(struct pf_tick *t, bool threads, struct pf_thread_slot *predic
     t->look_copied = false;
     /* Live: the interpreter, the GIL and the thread list are read in one
      * batch at the addresses they had last tick, and followed from there. */
-    if ((err = pf_prefetch_fill(t->pre, plans, 2)) == PF_ERR_NOMEM)
+    if ((err = pf_prefetch_fill(t->pre, plans, 2)) == PF_ERR_NOMEM) {
+        t->nomem = true; /* the sampler ends the run */
         return false;
+    }
     pf_plan_clear(&t->look_journal);
     pf_prefetch_journal(t->pre, &t->look_journal);
     err = pf_interp_main(t->view, T, &interp);
@@ -262,7 +265,9 @@ struct pf_thread_slot *pf_tick_slot(struct pf_tick *t, uint64_t tstate_addr)
     if (t->nslots == t->slots_cap) {
         size_t cap = t->slots_cap ? t->slots_cap * 2 : 16;
         struct pf_thread_slot **v = realloc(t->slots, cap * sizeof(*v));
-        struct pf_thread_slot **b = realloc(t->batch, 2 * cap * sizeof(*b)); /* a slot may be read twice */
+        /* 3x: a slot may be read twice in a tick (strategy_threads.c), and
+         * stop_and_copy keeps its list of held slots after the slots it gets. */
+        struct pf_thread_slot **b = realloc(t->batch, 3 * cap * sizeof(*b));
         if (v)
             t->slots = v;
         if (b)
@@ -417,8 +422,10 @@ pf_err pf_tick_stop(struct pf_tick *t, const pid_t *tids, size_t n, unsigned cha
     pf_err err = pf_proc_stop_threads(t->proc, tids, n, stopped, t->stop_budget_ns ? &deadline : NULL);
 
     for (size_t i = 0; i < n; i++)
-        if (stopped[i] == PF_STOP_TOO_SLOW)
+        if (stopped[i] == PF_STOP_TOO_SLOW) {
             t->stats.slow_stops++;
+            t->slow_pending = true;
+        }
     *t0 = start;
     t->held_since = pf_tick_now_ns();
     return err;
@@ -440,6 +447,12 @@ void pf_tick_resume(struct pf_tick *t, pid_t tid, uint64_t t0)
     uint64_t from = t->held_since > t0 ? t->held_since : t0;
     t->tick_stop_ns += now - from;
     t->held_since = now;
+    /* A thread given up on as too slow may have stopped by now: resume it
+     * rather than leave it until the next wait. */
+    if (t->slow_pending) {
+        t->slow_pending = false;
+        pf_proc_poll(t->proc);
+    }
 }
 
 void pf_tick_unwind(struct pf_tick *t, struct pf_thread_slot *slot)

@@ -39,6 +39,10 @@ void pf_proc_exec_seen_ok(struct pf_proc *p);
  * the target is gone and PF_ERR_EXEC once it has executed a new program. */
 pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline);
 
+/* Handle the ptrace events already reported, without waiting: a stop that
+ * came after pf_proc_stop_threads gave up on it is resumed here. */
+void pf_proc_poll(struct pf_proc *p);
+
 /* Stop one thread (PTRACE_INTERRUPT and wait for the stop). On PF_OK the
  * thread is stopped and the caller must call pf_proc_resume_thread, on every
  * path. PF_ERR_NOPROC: the thread is gone. PF_ERR_EXEC: the process execed. */

@@ -55,6 +55,7 @@ struct pf_sampler_stats {
     uint64_t gil_idle;        /* ... that copy unconfirmed and nobody holds the GIL: idle */
     uint64_t gil_retried;     /* ... unconfirmed and another thread holds it: that one read */
     uint64_t slow_stops;      /* threads that did not stop within an interval (look's copy used) */
+    uint64_t reread;          /* neither the stopped nor the live copy stood: read again */
     uint64_t reads;           /* system calls reading the target's memory */
     uint64_t prefetch_hits, prefetch_misses; /* reads served by the speculative copy, or not */
     uint64_t native_mismatch;   /* --native: stacks shown without native frames, as the  */

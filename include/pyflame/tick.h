@@ -78,6 +78,7 @@ struct pf_tick_stats {
     uint64_t gil_released;    /* released between look and stop: the look's copy counted */
     uint64_t gil_idle;        /* ... and that copy unconfirmed, nobody holds it: idle */
     uint64_t gil_retried;     /* ... unconfirmed, another thread holds it: that one read */
+    uint64_t reread;          /* neither the stopped nor the live copy stood: read again */
     uint64_t slow_stops;      /* threads that did not stop within the budget */
     uint64_t native_mismatch, native_incomplete, native_samples, native_frames;
     uint64_t native_unwind_ns, native_merge_ns;
@@ -133,6 +134,8 @@ struct pf_tick {
     uint64_t stop_budget_ns; /* longest wait for a stop (the sampler sets it) */
     uint64_t tick_stop_ns; /* threads held this tick, for the schedule */
     uint64_t held_since;   /* when the last pf_tick_stop had its threads stopped */
+    bool slow_pending;     /* a thread was given up on: poll for its stop after resuming */
+    bool nomem;            /* out of memory where a tick could not say so: end the run */
     uint64_t *hist;
 
     /* --native */

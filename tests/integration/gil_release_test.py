@@ -12,7 +12,8 @@ holder released the GIL in between is counted as the stack copied with the
 look, confirmed, or else at the stop (docs/usage.md, "The GIL holder").
 The only failure the machine's load can explain is a thread that waited
 for a CPU past the interval with a stack that would not confirm
-(run.LOADED, which check_failed always allows). The stacks must show the callback's exact frames and lines.
+(run.LOADED, which check_failed always allows); on 3.11 and 3.12, a thread
+stopped while it sets up a frame for a callback (see below). The stacks must show the callback's exact frames and lines.
 """
 import argparse
 import os
@@ -58,7 +59,13 @@ def main():
     finally:
         target.kill()
         target.wait()
-    check_failed(out, err)  # LOADED only
+    # 3.11 and 3.12 point tstate->cframe at a _PyCFrame on the C stack
+    # before they fill it (Python/ceval.c), and a ctypes callback enters and
+    # leaves the eval loop thousands of times a second: a thread stopped in
+    # that moment, whose look could not be confirmed either, is a sample
+    # that could not be read, and is counted as such. Not the GIL's doing.
+    cframe = a.python in ("3.11", "3.12", "debian-3.11")
+    check_failed(out, err, {"memory read failed", "inconsistent data"} if cframe else ())
     stacks, idle, _ = parse_collapsed(out)
     lines = markers(TARGET)
     want = ("%s:<module>:%d" % (TARGET, lines["module"]), "%s:main:%d" % (TARGET, lines["main"]),
