@@ -145,8 +145,8 @@ static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg
                 (unsigned long long)st->gil_released, (unsigned long long)st->gil_idle,
                 (unsigned long long)st->gil_retried);
     if (st->slow_stops)
-        fprintf(stderr, "; %llu threads waited for a CPU longer than an interval to stop "
-                        "(read as they were at the look)",
+        fprintf(stderr, "; %llu stops not waited for past an interval (the thread was waiting "
+                        "for a CPU; read as it was at the look)",
                 (unsigned long long)st->slow_stops);
     if (st->late)
         fprintf(stderr, "; %llu samples taken late (more than one interval after their time)",
