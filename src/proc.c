@@ -148,10 +148,14 @@ static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_s
 
     switch (event) {
     case PTRACE_EVENT_STOP:
+        /* Any of these stops is the trap a pending PTRACE_INTERRUPT asked
+         * for: the kernel clears it on entering the trap (a job-control
+         * stop included), so nothing is pending any more. */
         if (is_stop_signal(sig)) {
             /* Job control: someone stopped the process. It must stay
              * stopped until SIGCONT, which LISTEN lets it receive. */
             t->group_stop = true;
+            t->interrupt_sent = false;
             if (want_stop)
                 return HELD;
             ptrace(PTRACE_LISTEN, tid, 0, 0);
@@ -515,8 +519,7 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
         return PF_ERR_NOPROC;
     if (t->group_stop)
         return PF_OK; /* stopped by job control already; memory is stable */
-    /* One pending interrupt at a time (see pf_proc_stop_threads). */
-    if (!t->interrupt_sent && ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) {
+    if (ptrace(PTRACE_INTERRUPT, tid, 0, 0) != 0) {
         drain(p);
         return PF_ERR_NOPROC;
     }
@@ -588,8 +591,10 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
         /* An interrupt still pending from an earlier, too slow stop brings
          * the stop we want: a second one would trap the thread again right
          * after we resume it (ptrace(2): another trap follows the current
-         * one), outside any stop window. */
-        if (!t->interrupt_sent && ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0)
+         * one), outside any stop window. Without a deadline (-d, --native)
+         * we must not wait on a flag alone: interrupt anyway; a second trap
+         * is resumed by the next wait. */
+        if (!(t->interrupt_sent && deadline) && ptrace(PTRACE_INTERRUPT, tids[i], 0, 0) != 0)
             continue; /* gone: its exit is reaped by a later wait */
         t->interrupt_sent = true;
         stopped[i] = PENDING;
