@@ -257,11 +257,17 @@ pf_err pf_tick_copy_live(struct pf_tick *t, struct pf_thread_slot **slots, size_
 
 struct pf_thread_slot *pf_tick_slot(struct pf_tick *t, uint64_t tstate_addr)
 {
-    for (size_t i = 0; i < t->nslots; i++)
+    /* --threads asks for every thread state each tick, in list order, and
+     * slots are made in that order: searching on from the last one found
+     * makes a tick's lookups linear in the threads, not quadratic. */
+    for (size_t k = 0; k < t->nslots; k++) {
+        size_t i = (t->slot_hint + k) % t->nslots;
         if (t->slots[i]->tstate_addr == tstate_addr) {
+            t->slot_hint = i + 1;
             t->slots[i]->last_tick = t->tick_no;
             return t->slots[i];
         }
+    }
     if (t->nslots == t->slots_cap) {
         size_t cap = t->slots_cap ? t->slots_cap * 2 : 16;
         struct pf_thread_slot **v = realloc(t->slots, cap * sizeof(*v));
@@ -292,6 +298,7 @@ struct pf_thread_slot *pf_tick_slot(struct pf_tick *t, uint64_t tstate_addr)
     s->last_tick = t->tick_no;
     s->failed = PF_FAIL__COUNT;
     t->slots[t->nslots++] = s;
+    t->slot_hint = t->nslots;
     return s;
 }
 

@@ -108,6 +108,7 @@ struct pf_tick {
     /* thread states seen, by address */
     struct pf_thread_slot **slots;
     size_t nslots, slots_cap;
+    size_t slot_hint; /* where pf_tick_slot starts looking */
     /* this tick's thread list (pf_tick_look with threads) */
     uint64_t *tstates;
     size_t ntstates;
