@@ -39,6 +39,9 @@ static const char USAGE[] =
     "                           the two reads differ; cannot be used with --native\n"
     "      --jitter             take each sample at a random point of the first half of\n"
     "                           its interval, so periodic work cannot alias with -r\n"
+    "      --no-realtime        sample at normal priority; by default pyflame runs at\n"
+    "                           real-time priority 1 when permitted, so its samples\n"
+    "                           are on time while the target computes\n"
     "      --stats              print pyflame's own costs on stderr at the end: time\n"
     "                           the target was stopped, CPU per sample, memory\n"
     "  -v, --version            print the version and exit\n"
@@ -79,7 +82,7 @@ static bool parse_pid(const char *text, pid_t *out)
 }
 
 enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER,
-       OPT_NONBLOCKING };
+       OPT_NONBLOCKING, OPT_NO_REALTIME };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -100,6 +103,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"jitter", no_argument, NULL, OPT_JITTER},
         {"native", no_argument, NULL, OPT_NATIVE},
         {"nonblocking", no_argument, NULL, OPT_NONBLOCKING},
+        {"no-realtime", no_argument, NULL, OPT_NO_REALTIME},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -151,6 +155,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_JITTER: o.jitter = true; break;
         case OPT_NATIVE: o.native = true; break;
         case OPT_NONBLOCKING: o.nonblocking = true; break;
+        case OPT_NO_REALTIME: o.no_realtime = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:

@@ -18,6 +18,7 @@
 #include "pyflame/intern.h"
 #include "pyflame/log.h"
 #include "pyflame/mem.h"
+#include "pyflame/priority.h"
 #include "pyflame/proc.h"
 #include "pyflame/sampler.h"
 #include "pyflame/unwind.h"
@@ -52,35 +53,18 @@ static void dump_thread(void *ctx, const struct pf_thread_stack *t)
         d->err = pf_writer_dump_thread(d->out, d->names, t);
 }
 
-/* Ask the scheduler to run pyflame as soon as its timer fires. A sampler
- * that wakes on the target's CPU and waits there for the target's time
- * slice to end samples it mostly when it sleeps, and under-reports its CPU
- * work. Since Linux 6.12 a fair task may ask for a short slice
- * (sched_attr.sched_runtime, 0.1-100 ms), which lets its wake-ups preempt
- * sooner; pyflame runs for microseconds per tick, so it never uses up even
- * that. Older kernels ignore sched_runtime for SCHED_OTHER. */
-static void ask_short_slice(void)
+static void on_sigxcpu(int sig)
 {
-    /* struct sched_attr of sched_setattr(2), which glibc 2.36 does not
-     * declare; its first 48 bytes (SCHED_ATTR_SIZE_VER0) are enough. */
-    struct {
-        uint32_t size, policy;
-        uint64_t flags;
-        int32_t nice;
-        uint32_t priority;
-        uint64_t runtime, deadline, period;
-    } attr = {.size = 48, .policy = SCHED_OTHER, .runtime = 100000 /* ns */};
+    (void)sig;
+    pf_priority_on_sigxcpu();
+}
 
-    /* Only a plain time-shared pyflame, keeping its nice value: one run
-     * under `nice -n 19`, SCHED_IDLE or a real-time policy stays so. */
-    if (sched_getscheduler(0) != SCHED_OTHER)
-        return;
-    errno = 0;
-    int nice = getpriority(PRIO_PROCESS, 0);
-    if (errno)
-        return;
-    attr.nice = nice;
-    syscall(SYS_sched_setattr, 0, &attr, 0);
+/* The sampler found the interpreter and starts its schedule: from here
+ * pyflame's wake-ups must be on time (priority.h). */
+static void raise_priority(void *ctx)
+{
+    const struct pf_options *o = ctx;
+    pf_priority_raise(!o->no_realtime);
 }
 
 static void restart_after_signals(void)
@@ -110,6 +94,12 @@ static void install_signals(void)
     /* A closed output pipe (pyflame ... | head) must not kill us while the
      * target is attached; the write fails with EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
+    /* RLIMIT_RTTIME's warning: pyflame ran too long at real-time
+     * priority without a pause; it goes back to time sharing. */
+    sa.sa_handler = on_sigxcpu;
+    sa.sa_flags = SA_RESTART;
+    sigaction(SIGXCPU, &sa, NULL);
+    sa.sa_flags = 0;
     /* ptrace events arrive as SIGCHLD; the sampler waits for them. */
     sigemptyset(&block);
     sigaddset(&block, SIGCHLD);
@@ -185,7 +175,7 @@ static long peak_rss_kib(void)
 }
 
 /* --stats: what profiling cost, for scripts/bench and the curious. */
-static void print_stats(const struct pf_sampler_stats *st)
+static void print_stats(const struct pf_sampler_stats *st, enum pf_priority ran_at)
 {
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -198,7 +188,7 @@ static void print_stats(const struct pf_sampler_stats *st)
             "stop_us_p99=%.1f stop_us_max=%.1f cpu_s=%.3f cpu_us_per_sample=%.2f "
             "reads_per_sample=%.2f prefetch_hit_ratio=%.3f gil_released=%llu gil_idle=%llu "
             "gil_retried=%llu slow_stops=%llu reread=%llu "
-            "peak_rss_kib=%ld",
+            "peak_rss_kib=%ld scheduling=%s",
             (unsigned long long)st->ticks, (unsigned long long)samples,
             (unsigned long long)st->late, (unsigned long long)st->thinned,
             (unsigned long long)st->dropped, st->interval, st->elapsed,
@@ -210,7 +200,7 @@ static void print_stats(const struct pf_sampler_stats *st)
                 : 0,
             (unsigned long long)st->gil_released, (unsigned long long)st->gil_idle,
             (unsigned long long)st->gil_retried, (unsigned long long)st->slow_stops,
-            (unsigned long long)st->reread, peak_rss_kib());
+            (unsigned long long)st->reread, peak_rss_kib(), pf_priority_name(ran_at));
     if (st->native_samples)
         /* --native: wall time of the native part alone, per native sample:
          * unwinding (in the stop window), then naming and merging. */
@@ -262,7 +252,6 @@ int main(int argc, char **argv)
         return 1;
     }
     install_signals();
-    ask_short_slice();
 
     if (o.trace_argv)
         err = pf_proc_launch(o.trace_argv, o.output == NULL, &diag, &proc);
@@ -290,6 +279,8 @@ int main(int argc, char **argv)
         .jitter = o.jitter,
         .native = o.native,
         .nonblocking = o.nonblocking,
+        .on_schedule = raise_priority,
+        .on_schedule_ctx = &o,
     };
     struct dump_ctx dump = {.out = out, .names = names};
     if (o.dump) {
@@ -301,6 +292,8 @@ int main(int argc, char **argv)
         goto out;
     }
     err = pf_sampler_run(sampler, &g_stop, &diag);
+    enum pf_priority ran_at = pf_priority_current();
+    pf_priority_lower();
     const struct pf_sampler_stats *st = pf_sampler_stats(sampler);
 
     /* Let the target go before anything else: writing can take a while. */
@@ -340,7 +333,7 @@ int main(int argc, char **argv)
     }
     print_summary(st, agg, &o);
     if (o.stats)
-        print_stats(st);
+        print_stats(st, ran_at);
     status = 0;
     if (o.trace_argv && exited) {
         /* With -t, exit as the command did, like time(1) does. */

@@ -220,6 +220,8 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             /* Reading the ELF files took a while (milliseconds): start the
              * schedule now rather than catch up on it in a burst of
              * samples of one instant. */
+            if (s->opts.on_schedule)
+                s->opts.on_schedule(s->opts.on_schedule_ctx);
             start = pf_tick_now_ns();
             tick = 0;
         }

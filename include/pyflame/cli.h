@@ -29,6 +29,7 @@ struct pf_options {
     bool native;        /* --native */
     bool jitter;        /* --jitter */
     bool nonblocking;   /* --nonblocking */
+    bool no_realtime;   /* --no-realtime: no SCHED_FIFO while sampling (priority.h) */
 };
 
 /* Parse argv. On PF_ERR_USAGE, diag says what is wrong. */

@@ -35,6 +35,10 @@ struct pf_sampler_opts {
     bool native;           /* --native: native frames merged with the Python frames */
     bool jitter;           /* --jitter: each tick at a random point of its interval's first half */
     bool nonblocking;      /* --nonblocking: never stop the target; torn reads are failures */
+    /* Called once, when the interpreter is found and the schedule starts
+     * (main raises pyflame's priority there, priority.h), or NULL. */
+    void (*on_schedule)(void *ctx);
+    void *on_schedule_ctx;
     /* -d: at the first tick, report every thread to dump() and stop. */
     void (*dump)(void *ctx, const struct pf_thread_stack *thread);
     void *dump_ctx;

@@ -312,6 +312,98 @@ def fault_load(pf, python, what):
           % (what, stacks, failed, rss, err.strip().splitlines()[0]))
 
 
+def sched_policy(pid):
+    """pid's scheduling policy, field 41 of /proc/PID/stat (proc(5)):
+    0 SCHED_OTHER, 1 SCHED_FIFO."""
+    with open("/proc/%d/stat" % pid) as f:
+        return int(f.read().rsplit(")", 1)[1].split()[41 - 3])
+
+
+def rt_time_limit(pid):
+    with open("/proc/%d/limits" % pid) as f:
+        for line in f:
+            if line.startswith("Max realtime timeout"):
+                return line.split()[3]
+    return None
+
+
+def wait_policy(pid, want, what, timeout=20):
+    deadline = time.time() + timeout
+    while sched_policy(pid) != want:
+        if time.time() > deadline:
+            fail("%s: pyflame's scheduling policy is %d, not %d" % (what, sched_policy(pid), want))
+        time.sleep(0.01)
+
+
+def fault_priority(pf, python):
+    """pyflame samples at SCHED_FIFO 1 (priority.h), and nothing of the
+    target's inherits it; SIGXCPU (RLIMIT_RTTIME's warning) puts it back to
+    time sharing; --no-realtime never raises it."""
+    if os.geteuid() != 0:
+        print("skipped: needs root for SCHED_FIFO")
+        return SKIP
+    # Launched: the child must be time-shared with no real-time limit set.
+    tmp = tempfile.mkdtemp(prefix="pyflame-prio-")
+    ready = os.path.join(tmp, "ready")
+    p = start_pyflame(pf, ["-r", "0.001", "--stats", "-t", python, FAULTS, "spin", ready, "3"])
+    try:
+        deadline = time.time() + 30
+        while not os.path.exists(ready):
+            if p.poll() is not None or time.time() > deadline:
+                fail("the launched target did not start")
+            time.sleep(0.01)
+        wait_policy(p.pid, 1, "launch")
+        with open("/proc/%d/task/%d/children" % (p.pid, p.pid)) as f:
+            child = int(f.read().split()[0])
+        for tid in os.listdir("/proc/%d/task" % child):
+            if sched_policy(int(tid)) != 0:
+                fail("launch: the target's thread %s runs with policy %d"
+                     % (tid, sched_policy(int(tid))))
+        if rt_time_limit(child) != "unlimited":
+            fail("launch: the target inherited RLIMIT_RTTIME %s" % rt_time_limit(child))
+        out, err = finish(p)
+    finally:
+        if p.poll() is None:
+            p.kill()
+    if "scheduling=realtime" not in err:
+        fail("launch: --stats does not say scheduling=realtime", out, err)
+    # Attached, then SIGXCPU.
+    t = Target(python, ["spin", "{ready}", "0"])
+    try:
+        p = start_pyflame(pf, ["-r", "0.001", "-s", "30", "--stats", "-p", str(t.pid)])
+        wait_policy(p.pid, 1, "attach")
+        if sched_policy(t.pid) != 0:
+            fail("attach: the target's policy became %d" % sched_policy(t.pid))
+        p.send_signal(signal.SIGXCPU)
+        wait_policy(p.pid, 0, "after SIGXCPU")
+        time.sleep(0.2)
+        p.send_signal(signal.SIGINT)
+        out, err = finish(p)
+        if "scheduling=demoted" not in err:
+            fail("after SIGXCPU: --stats does not say scheduling=demoted", out, err)
+        check_written(out, err, "after SIGXCPU")
+        t.assert_not_stopped("after SIGXCPU")
+        # --no-realtime: time-shared all along.
+        p = start_pyflame(pf, ["-r", "0.001", "-s", "1", "--stats", "--no-realtime",
+                               "-p", str(t.pid)])
+        wait_traced(t.pid, p.pid)
+        policies = set()
+        while p.poll() is None:
+            try:
+                policies.add(sched_policy(p.pid))
+            except (IOError, ValueError, IndexError):
+                break
+            time.sleep(0.01)
+        out, err = finish(p)
+        if policies - {0} or "scheduling=short-slice" not in err:
+            fail("--no-realtime: policies seen %r" % sorted(policies), out, err)
+        t.assert_not_stopped("after --no-realtime")
+        print("priority: SCHED_FIFO while sampling, target untouched, demoted on SIGXCPU, "
+              "--no-realtime time-shared")
+    finally:
+        t.kill()
+
+
 FAULTS_BY_NAME = {
     "signals": fault_signals,
     "jobctl": fault_jobctl,
@@ -327,6 +419,7 @@ FAULTS_BY_NAME = {
     "perm": fault_perm,
     "load-threads": lambda pf, py: fault_load(pf, py, "threads"),
     "load-deep": lambda pf, py: fault_load(pf, py, "deep"),
+    "priority": fault_priority,
 }
 
 
@@ -341,7 +434,8 @@ def main():
         print("skipped: CPython %s is not installed" % a.python)
         return SKIP
     print("interpreter: %s" % python)
-    FAULTS_BY_NAME[a.fault](os.path.abspath(a.pyflame), python)
+    if FAULTS_BY_NAME[a.fault](os.path.abspath(a.pyflame), python) == SKIP:
+        return SKIP
     print("ok")
     return 0
 
