@@ -170,10 +170,16 @@ THREAD_STARTS_OR_ENDS = "thread state not matched to a thread"
 
 
 def stats(err):
-    """The fields of the --stats line on pyflame's stderr, as floats."""
+    """The fields of the --stats line on pyflame's stderr: numbers as
+    floats, words (scheduling=realtime) as strings."""
+    def value(v):
+        try:
+            return float(v)
+        except ValueError:
+            return v
     for line in err.splitlines():
         if line.startswith("pyflame: stats: "):
-            return {k: float(v) for k, v in (kv.split("=") for kv in line.split()[2:])}
+            return {k: value(v) for k, v in (kv.split("=") for kv in line.split()[2:])}
     fail("no --stats line on stderr", "", err)
 
 
