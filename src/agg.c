@@ -1,5 +1,6 @@
 #include "pyflame/agg.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +19,17 @@ struct pf_agg {
     uint32_t *slots; /* open addressing over stacks, index+1, 0 = empty */
     size_t nslots;
     uint64_t idle, failed[PF_FAIL__COUNT], total;
+    /* The timeline: entries (what, index into times) and tick instants. */
+    bool timeline;
+    struct entry {
+        uint32_t what, time;
+    } *entries;
+    size_t nentries, capentries;
+    uint64_t *times;
+    size_t ntimes, captimes;
+    uint64_t now;
+    bool now_recorded;
+    bool nomem; /* the timeline could not grow: it stops, the counts go on */
 };
 
 static const char *const REASONS[PF_FAIL__COUNT] = {
@@ -69,7 +81,69 @@ void pf_agg_free(struct pf_agg *a)
     free(a->frames);
     free(a->stacks);
     free(a->slots);
+    free(a->entries);
+    free(a->times);
     free(a);
+}
+
+pf_err pf_agg_keep_timeline(struct pf_agg *a)
+{
+    a->timeline = true;
+    return PF_OK;
+}
+
+void pf_agg_set_time(struct pf_agg *a, uint64_t mono_ns)
+{
+    a->now = mono_ns;
+    a->now_recorded = false;
+}
+
+static void *grow(void *p, size_t *cap, size_t need, size_t size)
+{
+    if (need <= *cap)
+        return p;
+    size_t n = *cap ? *cap * 2 : 4096;
+    while (n < need)
+        n *= 2;
+    void *q = realloc(p, n * size);
+    if (q)
+        *cap = n;
+    return q;
+}
+
+static void record(struct pf_agg *a, uint32_t what, uint64_t count)
+{
+    if (!a->timeline || a->nomem)
+        return;
+    if (!a->now_recorded) {
+        uint64_t *t = grow(a->times, &a->captimes, a->ntimes + 1, sizeof(*t));
+        if (!t) {
+            a->nomem = true;
+            return;
+        }
+        a->times = t;
+        a->times[a->ntimes++] = a->now;
+        a->now_recorded = true;
+    }
+    struct entry *e = grow(a->entries, &a->capentries, a->nentries + count, sizeof(*e));
+    if (!e) {
+        a->nomem = true;
+        return;
+    }
+    a->entries = e;
+    for (uint64_t i = 0; i < count; i++)
+        a->entries[a->nentries++] = (struct entry){what, (uint32_t)(a->ntimes - 1)};
+}
+
+size_t pf_agg_timeline_count(const struct pf_agg *a)
+{
+    return a->nentries;
+}
+
+void pf_agg_timeline_at(const struct pf_agg *a, size_t i, uint64_t *mono_ns, uint32_t *what)
+{
+    *mono_ns = a->times[a->entries[i].time];
+    *what = a->entries[i].what;
 }
 
 static pf_err grow_slots(struct pf_agg *a)
@@ -101,6 +175,7 @@ pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t c
         if (s->hash == h && s->n == n && memcmp(a->frames + s->off, frames, n * sizeof(*frames)) == 0) {
             s->count += count;
             a->total += count;
+            record(a, a->slots[j] - 1, count);
             return PF_OK;
         }
     }
@@ -128,6 +203,7 @@ pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t c
     a->nframes += n;
     a->slots[j] = (uint32_t)++a->nstacks;
     a->total += count;
+    record(a, (uint32_t)(a->nstacks - 1), count);
     if (a->nstacks * 2 > a->nslots)
         return grow_slots(a);
     return PF_OK;
@@ -136,12 +212,14 @@ pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t c
 void pf_agg_add_idle(struct pf_agg *a, uint64_t count)
 {
     a->idle += count;
+    record(a, PF_AGG_IDLE, count);
 }
 
 void pf_agg_add_failed(struct pf_agg *a, enum pf_fail_reason why, uint64_t count)
 {
     if ((unsigned)why < PF_FAIL__COUNT)
         a->failed[why] += count;
+    record(a, PF_AGG_FAILED, count);
 }
 
 uint64_t pf_agg_idle(const struct pf_agg *a)

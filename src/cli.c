@@ -1,5 +1,7 @@
 #include "pyflame/cli.h"
 
+#include "pyflame/writer.h"
+
 #include <errno.h>
 #include <getopt.h>
 #include <math.h>
@@ -21,6 +23,16 @@ static const char USAGE[] =
     "                           exits); 0 takes a single snapshot\n"
     "  -r, --rate=SECS          seconds between samples (default 0.01)\n"
     "  -o, --output=PATH        write the profile to PATH instead of stdout\n"
+    "  -f, --format=FORMAT      collapsed (default: \"frame;frame;frame COUNT\", no time),\n"
+    "                           flamechart (Pyflame's: a timestamped stack per sample),\n"
+    "                           speedscope (JSON), chrome (Trace Event JSON, for\n"
+    "                           Perfetto), table (functions by time, like cProfile);\n"
+    "                           without -f, -o PATH ending in .json picks speedscope,\n"
+    "                           .txt collapsed\n"
+    "      --flamechart         the same as --format=flamechart\n"
+    "      --sort=total|own     table: sort by time in the function and its callees\n"
+    "                           (default, like cProfile's cumtime) or in it alone\n"
+    "      --table-lines        table: a row per line, not per function\n"
     "  -x, --exclude-idle       leave out idle samples: the \"(idle)\" line, and with\n"
     "                           --threads the threads the kernel says are sleeping\n"
     "      --threads            sample every Python thread, not only the GIL holder;\n"
@@ -82,7 +94,7 @@ static bool parse_pid(const char *text, pid_t *out)
 }
 
 enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER,
-       OPT_NONBLOCKING, OPT_NO_REALTIME };
+       OPT_NONBLOCKING, OPT_NO_REALTIME, OPT_FLAMECHART, OPT_SORT, OPT_TABLE_LINES };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -104,6 +116,10 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"native", no_argument, NULL, OPT_NATIVE},
         {"nonblocking", no_argument, NULL, OPT_NONBLOCKING},
         {"no-realtime", no_argument, NULL, OPT_NO_REALTIME},
+        {"format", required_argument, NULL, 'f'},
+        {"flamechart", no_argument, NULL, OPT_FLAMECHART},
+        {"sort", required_argument, NULL, OPT_SORT},
+        {"table-lines", no_argument, NULL, OPT_TABLE_LINES},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -115,7 +131,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
     optind = 1;
     opterr = 0;
     /* '+': stop at the first non-option, so -t's command keeps its own flags. */
-    while (!trace && (c = getopt_long(argc, argv, "+:p:ts:r:o:xnvhd", LONG, NULL)) != -1) {
+    while (!trace && (c = getopt_long(argc, argv, "+:p:ts:r:o:f:xnvhd", LONG, NULL)) != -1) {
         switch (c) {
         case 'p':
             if (!parse_pid(optarg, &o.pid))
@@ -156,6 +172,29 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_NATIVE: o.native = true; break;
         case OPT_NONBLOCKING: o.nonblocking = true; break;
         case OPT_NO_REALTIME: o.no_realtime = true; break;
+        case 'f':
+            if (!pf_writer_find(optarg))
+                return pf_diag_set(diag, PF_ERR_USAGE, "-f: unknown format '%s' (one of %s)", optarg,
+                                   pf_writer_names());
+            if (o.format && strcmp(o.format, optarg) != 0)
+                return pf_diag_set(diag, PF_ERR_USAGE, "two formats given: %s and %s", o.format, optarg);
+            o.format = optarg;
+            break;
+        case OPT_FLAMECHART:
+            /* Pyflame's flag, the same as --format=flamechart. */
+            if (o.format && strcmp(o.format, "flamechart") != 0)
+                return pf_diag_set(diag, PF_ERR_USAGE, "two formats given: %s and flamechart", o.format);
+            o.format = "flamechart";
+            break;
+        case OPT_SORT:
+            if (strcmp(optarg, "total") == 0)
+                o.sort_own = false;
+            else if (strcmp(optarg, "own") == 0)
+                o.sort_own = true;
+            else
+                return pf_diag_set(diag, PF_ERR_USAGE, "--sort: '%s' is not total or own", optarg);
+            break;
+        case OPT_TABLE_LINES: o.table_lines = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:

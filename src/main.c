@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "pyflame/agg.h"
@@ -266,6 +267,23 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
         goto out;
     }
+    /* The format: -f, else -o's extension, else collapsed (cli.c checked
+     * the name). */
+    const struct pf_writer *writer = o.format ? pf_writer_find(o.format) : NULL;
+    if (!writer && o.output)
+        writer = pf_writer_for_path(o.output);
+    if (!writer)
+        writer = &pf_writer_collapsed;
+    if (writer->needs_timeline && (err = pf_agg_keep_timeline(agg))) {
+        fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
+        goto out;
+    }
+    /* Timeline instants are monotonic; formats print wall-clock time. */
+    struct timespec rt, mt;
+    clock_gettime(CLOCK_REALTIME, &rt);
+    clock_gettime(CLOCK_MONOTONIC, &mt);
+    int64_t mono_to_unix = ((int64_t)rt.tv_sec - (int64_t)mt.tv_sec) * 1000000000 +
+                           ((int64_t)rt.tv_nsec - (int64_t)mt.tv_nsec);
     struct pf_sampler_opts so = {
         .interval = o.rate,
         .duration = o.seconds,
@@ -325,8 +343,25 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    struct pf_write_opts wo = {.include_idle = !o.exclude_idle};
-    if ((err = pf_writer_collapsed.write(out, agg, names, &wo))) {
+    char title[256];
+    if (o.trace_argv) {
+        size_t len = 0;
+        title[0] = '\0';
+        for (char **a = o.trace_argv; *a && len + 2 < sizeof(title); a++)
+            len += (size_t)snprintf(title + len, sizeof(title) - len, "%s%s", len ? " " : "", *a);
+    } else {
+        snprintf(title, sizeof(title), "pid %d", (int)o.pid);
+    }
+    struct pf_write_opts wo = {
+        .include_idle = !o.exclude_idle,
+        .interval = st->interval,
+        .duration = st->elapsed,
+        .mono_to_unix_ns = mono_to_unix,
+        .title = title,
+        .sort = o.sort_own ? PF_SORT_OWN : PF_SORT_TOTAL,
+        .table_lines = o.table_lines,
+    };
+    if ((err = writer->write(out, agg, names, &wo))) {
         fprintf(stderr, "pyflame: writing the profile failed: %s\n",
                 errno == EPIPE ? "output pipe closed" : strerror(errno));
         goto out;

@@ -226,6 +226,8 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             tick = 0;
         }
         s->tick.tick_no++;
+        /* The instant the tick's samples belong to (formats with time). */
+        pf_agg_set_time(s->tick.agg, pf_tick_now_ns());
         if (pf_proc_group_stopped(s->proc)) {
             /* Stopped by job control: nothing runs. */
             pf_agg_add_idle(s->tick.agg, 1);

@@ -1,21 +1,56 @@
 #include "pyflame/writer.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "pyflame/limits.h"
 #include "pyflame/linetable.h"
 
+/* Every format: a new writer is a writer_<name>.c and a line here. */
 static const struct pf_writer *const WRITERS[] = {
-    &pf_writer_collapsed,
+    &pf_writer_collapsed, &pf_writer_flamechart, &pf_writer_speedscope,
+    &pf_writer_chrome,    &pf_writer_table,
 };
+#define NWRITERS (sizeof(WRITERS) / sizeof(WRITERS[0]))
 
 const struct pf_writer *pf_writer_find(const char *name)
 {
-    for (size_t i = 0; i < sizeof(WRITERS) / sizeof(WRITERS[0]); i++)
+    for (size_t i = 0; i < NWRITERS; i++)
         if (strcmp(WRITERS[i]->name, name) == 0)
             return WRITERS[i];
     return NULL;
+}
+
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t n = strlen(s), m = strlen(tail);
+    return n >= m && strcmp(s + n - m, tail) == 0;
+}
+
+const struct pf_writer *pf_writer_for_path(const char *path)
+{
+    static const struct {
+        const char *ext, *writer;
+    } BY_EXT[] = {
+        {".svg", "svg"}, {".json", "speedscope"}, {".pb.gz", "pprof"}, {".txt", "collapsed"},
+    };
+    for (size_t i = 0; i < sizeof(BY_EXT) / sizeof(BY_EXT[0]); i++)
+        if (ends_with(path, BY_EXT[i].ext))
+            return pf_writer_find(BY_EXT[i].writer);
+    return NULL;
+}
+
+const char *pf_writer_names(void)
+{
+    static char buf[256];
+    if (!buf[0])
+        for (size_t i = 0; i < NWRITERS; i++) {
+            if (i)
+                strcat(buf, "|");
+            strcat(buf, WRITERS[i]->name);
+        }
+    return buf;
 }
 
 /* FlameGraph splits frames on ';' and records on newlines. */
@@ -52,6 +87,32 @@ size_t pf_writer_frame_text(const struct pf_intern *names, uint32_t frame_id, ch
         n = cap ? (int)cap - 1 : 0;
     sanitize(buf);
     return (size_t)n;
+}
+
+void pf_writer_frame_parts(const struct pf_intern *names, uint32_t frame_id, const char **function,
+                           const char **file, int *line)
+{
+    const struct pf_frame_text *f = pf_intern_frame_get(names, frame_id);
+    *function = f ? pf_intern_text(names, f->name) : "(unknown)";
+    *file = f && f->kind == PF_FRAME_PYTHON ? pf_intern_text(names, f->file) : "";
+    *line = f && f->kind == PF_FRAME_PYTHON && f->line > 0 ? (int)f->line : 0;
+}
+
+int pf_writer_thread_of(const struct pf_intern *names, const uint32_t *frames, size_t n,
+                        const char **label)
+{
+    *label = NULL;
+    if (n == 0)
+        return 0;
+    const struct pf_frame_text *f = pf_intern_frame_get(names, frames[0]);
+    if (!f || f->kind != PF_FRAME_PSEUDO)
+        return 0;
+    const char *text = pf_intern_text(names, f->name);
+    int tid = 0;
+    if (sscanf(text, "(thread %d", &tid) != 1 || tid <= 0)
+        return 0;
+    *label = text;
+    return tid;
 }
 
 pf_err pf_writer_dump_thread(FILE *out, const struct pf_intern *names, const struct pf_thread_stack *t)

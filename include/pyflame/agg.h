@@ -48,4 +48,20 @@ size_t pf_agg_stack_count(const struct pf_agg *a);
 void pf_agg_stack_at(const struct pf_agg *a, size_t i, const uint32_t **frames, size_t *n,
                      uint64_t *count);
 
+/* The timeline, for formats that show time (flamechart, chrome): off
+ * unless asked for, since it grows with every sample (8 bytes a sample,
+ * 8 more a tick). pf_agg_set_time() marks the instant of the tick the next
+ * samples belong to. */
+pf_err pf_agg_keep_timeline(struct pf_agg *a);
+void pf_agg_set_time(struct pf_agg *a, uint64_t mono_ns);
+
+/* What a timeline entry is: a stack index (pf_agg_stack_at), or one of: */
+#define PF_AGG_IDLE UINT32_MAX
+#define PF_AGG_FAILED (UINT32_MAX - 1)
+
+size_t pf_agg_timeline_count(const struct pf_agg *a);
+/* Entry i, in the order sampled: its tick's instant (the monotonic clock
+ * given to pf_agg_set_time) and what it was. */
+void pf_agg_timeline_at(const struct pf_agg *a, size_t i, uint64_t *mono_ns, uint32_t *what);
+
 #endif

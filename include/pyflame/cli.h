@@ -29,6 +29,9 @@ struct pf_options {
     bool native;        /* --native */
     bool jitter;        /* --jitter */
     bool nonblocking;   /* --nonblocking */
+    const char *format; /* -f/--format, --flamechart; NULL: from -o's extension, else collapsed */
+    bool sort_own;      /* --sort=own (table) */
+    bool table_lines;   /* --table-lines (table) */
     bool no_realtime;   /* --no-realtime: no SCHED_FIFO while sampling (priority.h) */
 };
 

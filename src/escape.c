@@ -1,0 +1,91 @@
+/* escape: one tested helper per output format (escape.h). */
+#include "pyflame/escape.h"
+
+int pf_utf8_len(const unsigned char *s)
+{
+    unsigned c = s[0];
+    int n;
+    unsigned min;
+
+    if (c < 0x80)
+        return 1;
+    if (c >= 0xc2 && c <= 0xdf)
+        n = 2, min = 0x80;
+    else if (c >= 0xe0 && c <= 0xef)
+        n = 3, min = 0x800;
+    else if (c >= 0xf0 && c <= 0xf4)
+        n = 4, min = 0x10000;
+    else
+        return 0;
+    unsigned cp = c & (0x3f >> (n - 1));
+    for (int i = 1; i < n; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */
+
+void pf_escape_json(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    putc('"', out);
+    while (*p) {
+        int n = pf_utf8_len(p);
+        if (n == 0) {
+            fputs(REPLACEMENT, out);
+            p++;
+        } else if (n > 1) {
+            fwrite(p, 1, (size_t)n, out);
+            p += n;
+        } else {
+            unsigned c = *p++;
+            if (c == '"' || c == '\\')
+                fprintf(out, "\\%c", c);
+            else if (c == '\n')
+                fputs("\\n", out);
+            else if (c == '\t')
+                fputs("\\t", out);
+            else if (c < 0x20 || c == 0x7f)
+                fprintf(out, "\\u%04x", c);
+            else
+                putc((int)c, out);
+        }
+    }
+    putc('"', out);
+}
+
+void pf_escape_xml(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = pf_utf8_len(p);
+        if (n == 0) {
+            fputs(REPLACEMENT, out);
+            p++;
+            continue;
+        }
+        if (n > 1) {
+            fwrite(p, 1, (size_t)n, out);
+            p += n;
+            continue;
+        }
+        unsigned c = *p++;
+        switch (c) {
+        case '&': fputs("&amp;", out); break;
+        case '<': fputs("&lt;", out); break;
+        case '>': fputs("&gt;", out); break;
+        case '"': fputs("&quot;", out); break;
+        case '\'': fputs("&apos;", out); break;
+        default:
+            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+                fputs(REPLACEMENT, out);
+            else
+                putc((int)c, out);
+        }
+    }
+}

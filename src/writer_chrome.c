@@ -1,0 +1,159 @@
+/* Chrome's Trace Event Format (JSON), as Perfetto UI and chrome://tracing
+ * open it: per thread (its "(thread TID NAME)" root frame with
+ * --show-threads; one track otherwise), one complete event ("ph":"X") per
+ * contiguous run of samples in which a frame stays at its depth of the
+ * stack. A sample lasts until the next tick, the last one an interval.
+ * Times in microseconds since the epoch. Idle and failed samples close
+ * every open frame: they show as gaps. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "pyflame/escape.h"
+#include "pyflame/writer.h"
+
+/* What is open on one track: the frames of its current stack with the
+ * time each was entered. */
+struct track {
+    int tid;
+    uint32_t *frames;
+    uint64_t *since;
+    size_t depth, cap;
+};
+
+struct chrome {
+    FILE *out;
+    const struct pf_intern *names;
+    const struct pf_write_opts *opts;
+    struct track *tracks;
+    size_t ntracks;
+    bool first;
+};
+
+static struct track *track_for(struct chrome *c, int tid, const char *label)
+{
+    for (size_t i = 0; i < c->ntracks; i++)
+        if (c->tracks[i].tid == tid)
+            return &c->tracks[i];
+    struct track *t = &c->tracks[c->ntracks++];
+    *t = (struct track){.tid = tid};
+    /* Name the track, as Perfetto shows it. */
+    fprintf(c->out, "%s{\"ph\":\"M\",\"name\":\"thread_name\",\"pid\":1,\"tid\":%d,\"args\":{\"name\":",
+            c->first ? "" : ",\n", tid);
+    pf_escape_json(c->out, label ? label : "Python");
+    fputs("}}", c->out);
+    c->first = false;
+    return t;
+}
+
+static void close_to(struct chrome *c, struct track *t, size_t depth, uint64_t now)
+{
+    while (t->depth > depth) {
+        t->depth--;
+        const char *function, *file;
+        int line;
+        pf_writer_frame_parts(c->names, t->frames[t->depth], &function, &file, &line);
+        int64_t ts = ((int64_t)t->since[t->depth] + c->opts->mono_to_unix_ns) / 1000;
+        int64_t end = ((int64_t)now + c->opts->mono_to_unix_ns) / 1000;
+        fprintf(c->out, ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%lld,\"dur\":%lld,\"name\":", t->tid,
+                (long long)ts, (long long)(end - ts));
+        pf_escape_json(c->out, function);
+        if (*file) {
+            fputs(",\"args\":{\"file\":", c->out);
+            pf_escape_json(c->out, file);
+            if (line > 0)
+                fprintf(c->out, ",\"line\":%d", line);
+            putc('}', c->out);
+        }
+        putc('}', c->out);
+    }
+}
+
+static pf_err open_stack(struct track *t, const uint32_t *ids, size_t depth, uint64_t now)
+{
+    size_t same = 0;
+    while (same < t->depth && same < depth && t->frames[same] == ids[same])
+        same++;
+    if (depth > t->cap) {
+        size_t cap = depth * 2;
+        uint32_t *f = realloc(t->frames, cap * sizeof(*f));
+        if (!f)
+            return PF_ERR_NOMEM;
+        t->frames = f;
+        uint64_t *s = realloc(t->since, cap * sizeof(*s));
+        if (!s)
+            return PF_ERR_NOMEM;
+        t->since = s;
+        t->cap = cap;
+    }
+    for (size_t d = same; d < depth; d++) {
+        t->frames[d] = ids[d];
+        t->since[d] = now;
+    }
+    t->depth = depth;
+    return PF_OK;
+}
+
+static size_t common_prefix(const struct track *t, const uint32_t *ids, size_t depth)
+{
+    size_t same = 0;
+    while (same < t->depth && same < depth && t->frames[same] == ids[same])
+        same++;
+    return same;
+}
+
+static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_intern *names,
+                           const struct pf_write_opts *opts)
+{
+    size_t n = pf_agg_timeline_count(agg);
+    struct chrome c = {.out = out, .names = names, .opts = opts, .first = true};
+    uint64_t interval_ns = (uint64_t)(opts->interval * 1e9), last = 0;
+    pf_err err = PF_OK;
+
+    c.tracks = calloc(pf_agg_stack_count(agg) + 1, sizeof(*c.tracks));
+    if (!c.tracks)
+        return PF_ERR_NOMEM;
+    fputs("{\"displayTimeUnit\":\"ms\",\"otherData\":{\"title\":", out);
+    pf_escape_json(out, opts->title ? opts->title : "pyflame");
+    fputs("},\"traceEvents\":[\n", out);
+    fputs("{\"ph\":\"M\",\"name\":\"process_name\",\"pid\":1,\"args\":{\"name\":", out);
+    pf_escape_json(out, opts->title ? opts->title : "pyflame");
+    fputs("}}", out);
+    c.first = false;
+    for (size_t i = 0; i < n && !err; i++) {
+        uint64_t t;
+        uint32_t what;
+        pf_agg_timeline_at(agg, i, &t, &what);
+        last = t;
+        if (what == PF_AGG_IDLE || what == PF_AGG_FAILED) {
+            /* No thread is known for it: every track's frames end. */
+            for (size_t k = 0; k < c.ntracks; k++)
+                close_to(&c, &c.tracks[k], 0, t);
+            continue;
+        }
+        const uint32_t *ids;
+        size_t depth;
+        uint64_t count;
+        const char *label;
+        pf_agg_stack_at(agg, what, &ids, &depth, &count);
+        int tid = pf_writer_thread_of(names, ids, depth, &label);
+        struct track *tr = track_for(&c, tid, label);
+        close_to(&c, tr, common_prefix(tr, ids, depth), t);
+        err = open_stack(tr, ids, depth, t);
+    }
+    for (size_t k = 0; k < c.ntracks; k++) {
+        close_to(&c, &c.tracks[k], 0, last + interval_ns);
+        free(c.tracks[k].frames);
+        free(c.tracks[k].since);
+    }
+    free(c.tracks);
+    fputs("\n]}\n", out);
+    if (!err && (fflush(out) != 0 || ferror(out)))
+        err = PF_ERR_IO;
+    return err;
+}
+
+const struct pf_writer pf_writer_chrome = {
+    .name = "chrome",
+    .needs_timeline = true,
+    .write = write_chrome,
+};
