@@ -89,3 +89,21 @@ void pf_escape_xml(FILE *out, const char *s)
         }
     }
 }
+
+void pf_escape_text(FILE *out, const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        int n = pf_utf8_len(p);
+        if (n == 0) {
+            fputs(REPLACEMENT, out);
+            p++;
+        } else if (n > 1) {
+            fwrite(p, 1, (size_t)n, out);
+            p += n;
+        } else {
+            putc(*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
+            p++;
+        }
+    }
+}

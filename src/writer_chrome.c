@@ -1,6 +1,8 @@
 /* Chrome's Trace Event Format (JSON), as Perfetto UI and chrome://tracing
  * open it: per thread (its "(thread TID NAME)" root frame with
- * --show-threads; one track otherwise), one complete event ("ph":"X") per
+ * --show-threads; one track otherwise: with --threads, use
+ * --show-threads, or the threads' samples of one tick share a track), one
+ * complete event ("ph":"X") per
  * contiguous run of samples in which a frame stays at its depth of the
  * stack. A sample lasts until the next tick, the last one an interval.
  * Times in microseconds since the epoch. Idle and failed samples close
@@ -137,6 +139,11 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
         pf_agg_stack_at(agg, what, &ids, &depth, &count);
         int tid = pf_writer_thread_of(names, ids, depth, &label);
         struct track *tr = track_for(&c, tid, label);
+        if (tid) {
+            /* The thread frame names the track; it is no event of its own. */
+            ids++;
+            depth--;
+        }
         close_to(&c, tr, common_prefix(tr, ids, depth), t);
         err = open_stack(tr, ids, depth, t);
     }

@@ -87,8 +87,10 @@ static pf_err write_speedscope(FILE *out, const struct pf_agg *agg, const struct
             pf_agg_stack_at(agg, i, &ids, &depth, &count);
             fputs(first ? "[" : ",[", out);
             first = false;
-            for (size_t d = 0; d < depth; d++)
-                fprintf(out, d ? ",%u" : "%u", ids[d]);
+            /* A thread's frame names its profile; it is not in its stacks. */
+            size_t from = tracks[t].tid ? 1 : 0;
+            for (size_t d = from; d < depth; d++)
+                fprintf(out, d > from ? ",%u" : "%u", ids[d]);
             putc(']', out);
         }
         /* Samples without a stack belong to no thread: the first profile. */

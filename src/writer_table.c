@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyflame/escape.h"
 #include "pyflame/writer.h"
 
 struct row {
@@ -108,9 +109,14 @@ static pf_err write_table(FILE *out, const struct pf_agg *agg, const struct pf_i
     uint64_t all = pf_agg_stack_samples(agg) + idle + pf_agg_failed(agg);
     qsort(t.rows, t.n, sizeof(*t.rows), opts->sort == PF_SORT_OWN ? cmp_own : cmp_total);
 
-    fprintf(out, "%llu samples in %.2f s, one every %g s (%llu idle, %llu failed)%s%s\n",
+    fprintf(out, "%llu samples in %.3f s, one every %g s (%llu idle, %llu failed)",
             (unsigned long long)all, opts->duration, opts->interval, (unsigned long long)idle,
-            (unsigned long long)pf_agg_failed(agg), opts->title ? ": " : "", opts->title ? opts->title : "");
+            (unsigned long long)pf_agg_failed(agg));
+    if (opts->title) {
+        fputs(": ", out);
+        pf_escape_text(out, opts->title);
+    }
+    fputc('\n', out);
     fputs("Sampled: seconds are samples times the interval, not measured calls; "
           "there is no call count.\n", out);
     fprintf(out, "Sorted by %s time.\n\n", opts->sort == PF_SORT_OWN ? "own" : "total");
@@ -120,14 +126,17 @@ static pf_err write_table(FILE *out, const struct pf_agg *agg, const struct pf_i
         const struct row *r = &t.rows[i];
         double own = all ? 100.0 * (double)r->own / (double)all : 0;
         double total = all ? 100.0 * (double)r->total / (double)all : 0;
-        fprintf(out, "%6.2f%% %6.2f%% %9.3f %9.3f  %s", own, total, (double)r->own * opts->interval,
-                (double)r->total * opts->interval, r->function);
-        if (*r->file && r->line > 0)
-            fprintf(out, " (%s:%d)\n", r->file, r->line);
-        else if (*r->file)
-            fprintf(out, " (%s)\n", r->file);
-        else
-            fputc('\n', out);
+        fprintf(out, "%6.2f%% %6.2f%% %9.3f %9.3f  ", own, total, (double)r->own * opts->interval,
+                (double)r->total * opts->interval);
+        pf_escape_text(out, r->function);
+        if (*r->file) {
+            fputs(" (", out);
+            pf_escape_text(out, r->file);
+            if (r->line > 0)
+                fprintf(out, ":%d", r->line);
+            fputc(')', out);
+        }
+        fputc('\n', out);
     }
     free(t.rows);
     free(t.row_of_frame);

@@ -15,6 +15,11 @@ void pf_escape_json(FILE *out, const char *s);
  * control characters XML 1.0 does not allow become U+FFFD. */
 void pf_escape_xml(FILE *out, const char *s);
 
+/* s as one field of plain text (the table): control characters, newlines
+ * included, become spaces, so a name cannot break a row or drive a
+ * terminal. */
+void pf_escape_text(FILE *out, const char *s);
+
 /* The length of the valid UTF-8 sequence at s (1-4), or 0 if s does not
  * start one. */
 int pf_utf8_len(const unsigned char *s);
