@@ -22,7 +22,20 @@ struct track {
     size_t depth, cap;
 };
 
+/* A complete event, kept until the end: readers (speedscope's importer)
+ * want a parent before the children that start at its instant, and frames
+ * close innermost first. */
+struct event {
+    uint64_t ts, end;
+    uint32_t frame;
+    uint32_t depth;
+    int tid;
+};
+
 struct chrome {
+    struct event *events;
+    size_t nevents, capevents;
+    bool nomem;
     FILE *out;
     const struct pf_intern *names;
     const struct pf_write_opts *opts;
@@ -51,23 +64,50 @@ static void close_to(struct chrome *c, struct track *t, size_t depth, uint64_t n
 {
     while (t->depth > depth) {
         t->depth--;
-        const char *function, *file;
-        int line;
-        pf_writer_frame_parts(c->names, t->frames[t->depth], &function, &file, &line);
-        int64_t ts = ((int64_t)t->since[t->depth] + c->opts->mono_to_unix_ns) / 1000;
-        int64_t end = ((int64_t)now + c->opts->mono_to_unix_ns) / 1000;
-        fprintf(c->out, ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%lld,\"dur\":%lld,\"name\":", t->tid,
-                (long long)ts, (long long)(end - ts));
-        pf_escape_json(c->out, function);
-        if (*file) {
-            fputs(",\"args\":{\"file\":", c->out);
-            pf_escape_json(c->out, file);
-            if (line > 0)
-                fprintf(c->out, ",\"line\":%d", line);
-            putc('}', c->out);
+        if (c->nevents == c->capevents) {
+            size_t cap = c->capevents ? c->capevents * 2 : 4096;
+            struct event *e = realloc(c->events, cap * sizeof(*e));
+            if (!e) {
+                c->nomem = true;
+                continue;
+            }
+            c->events = e;
+            c->capevents = cap;
         }
+        c->events[c->nevents++] = (struct event){
+            .ts = t->since[t->depth], .end = now, .frame = t->frames[t->depth],
+            .depth = (uint32_t)t->depth, .tid = t->tid};
+    }
+}
+
+static int cmp_event(const void *a, const void *b)
+{
+    const struct event *x = a, *y = b;
+    if (x->tid != y->tid)
+        return x->tid < y->tid ? -1 : 1;
+    if (x->ts != y->ts)
+        return x->ts < y->ts ? -1 : 1;
+    return x->depth < y->depth ? -1 : x->depth > y->depth;
+}
+
+static void print_event(struct chrome *c, const struct event *ev)
+{
+    const char *function, *file;
+    int line;
+    pf_writer_frame_parts(c->names, ev->frame, &function, &file, &line);
+    int64_t ts = ((int64_t)ev->ts + c->opts->mono_to_unix_ns) / 1000;
+    int64_t end = ((int64_t)ev->end + c->opts->mono_to_unix_ns) / 1000;
+    fprintf(c->out, ",\n{\"ph\":\"X\",\"pid\":1,\"tid\":%d,\"ts\":%lld,\"dur\":%lld,\"name\":", ev->tid,
+            (long long)ts, (long long)(end - ts));
+    pf_escape_json(c->out, function);
+    if (*file) {
+        fputs(",\"args\":{\"file\":", c->out);
+        pf_escape_json(c->out, file);
+        if (line > 0)
+            fprintf(c->out, ",\"line\":%d", line);
         putc('}', c->out);
     }
+    putc('}', c->out);
 }
 
 static pf_err open_stack(struct track *t, const uint32_t *ids, size_t depth, uint64_t now)
@@ -153,6 +193,12 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
         free(c.tracks[k].since);
     }
     free(c.tracks);
+    if (c.nomem && !err)
+        err = PF_ERR_NOMEM;
+    qsort(c.events, c.nevents, sizeof(*c.events), cmp_event);
+    for (size_t i = 0; i < c.nevents; i++)
+        print_event(&c, &c.events[i]);
+    free(c.events);
     fputs("\n]}\n", out);
     if (!err && (fflush(out) != 0 || ferror(out)))
         err = PF_ERR_IO;

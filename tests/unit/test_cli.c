@@ -187,6 +187,34 @@ static void nonblocking_flag(void **state)
     assert_non_null(strstr(d.msg, "--native"));
 }
 
+static void format_flags(void **state)
+{
+    struct pf_options o;
+    struct pf_diag d;
+    (void)state;
+    assert_int_equal(PARSE(&o, &d, "-p", "5"), PF_OK);
+    assert_null(o.format);
+    assert_false(o.sort_own || o.table_lines || o.no_realtime);
+    assert_int_equal(PARSE(&o, &d, "-f", "speedscope", "-p", "5"), PF_OK);
+    assert_string_equal(o.format, "speedscope");
+    assert_int_equal(PARSE(&o, &d, "--format=table", "--sort=own", "--table-lines", "-p", "5"), PF_OK);
+    assert_string_equal(o.format, "table");
+    assert_true(o.sort_own && o.table_lines);
+    /* Pyflame's --flamechart is --format=flamechart. */
+    assert_int_equal(PARSE(&o, &d, "--flamechart", "-p", "5"), PF_OK);
+    assert_string_equal(o.format, "flamechart");
+    assert_int_equal(PARSE(&o, &d, "--flamechart", "-f", "flamechart", "-p", "5"), PF_OK);
+    assert_int_equal(PARSE(&o, &d, "--flamechart", "-f", "table", "-p", "5"), PF_ERR_USAGE);
+    assert_non_null(strstr(d.msg, "two formats"));
+    assert_int_equal(PARSE(&o, &d, "-f", "html", "-p", "5"), PF_ERR_USAGE);
+    assert_non_null(strstr(d.msg, "unknown format 'html'"));
+    assert_non_null(strstr(d.msg, "collapsed|"));
+    assert_int_equal(PARSE(&o, &d, "--sort=calls", "-p", "5"), PF_ERR_USAGE);
+    assert_non_null(strstr(d.msg, "--sort"));
+    assert_int_equal(PARSE(&o, &d, "--no-realtime", "-p", "5"), PF_OK);
+    assert_true(o.no_realtime);
+}
+
 static void help_and_version(void **state)
 {
     (void)state;
@@ -212,6 +240,7 @@ int main(void)
         cmocka_unit_test(thread_flags),
         cmocka_unit_test(native_flag),
         cmocka_unit_test(nonblocking_flag),
+        cmocka_unit_test(format_flags),
         cmocka_unit_test(help_and_version),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
