@@ -86,6 +86,16 @@ void pf_agg_free(struct pf_agg *a)
     free(a);
 }
 
+void pf_agg_reset(struct pf_agg *a)
+{
+    memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+    a->nstacks = a->nframes = a->nentries = a->ntimes = 0;
+    a->idle = a->total = 0;
+    memset(a->failed, 0, sizeof(a->failed));
+    a->now_recorded = false;
+    a->nomem = false;
+}
+
 pf_err pf_agg_keep_timeline(struct pf_agg *a)
 {
     a->timeline = true;

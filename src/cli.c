@@ -33,6 +33,11 @@ static const char USAGE[] =
     "      --sort=total|own     table: sort by time in the function and its callees\n"
     "                           (default, like cProfile's cumtime) or in it alone\n"
     "      --table-lines        table: a row per line, not per function\n"
+    "      --flush-every=SECS   also write the profile so far every SECS (needs -o; SIGUSR1\n"
+    "                           writes it at once); each write replaces PATH whole\n"
+    "      --flush-reset        start a new profile after each write; with %t (time) or\n"
+    "                           %n (number) in -o PATH, each goes to its own file\n"
+    "      --quiet              no progress line on stderr (shown when it is a terminal)\n"
     "  -x, --exclude-idle       leave out idle samples: the \"(idle)\" line, and with\n"
     "                           --threads the threads the kernel says are sleeping\n"
     "      --threads            sample every Python thread, not only the GIL holder;\n"
@@ -94,7 +99,8 @@ static bool parse_pid(const char *text, pid_t *out)
 }
 
 enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER,
-       OPT_NONBLOCKING, OPT_NO_REALTIME, OPT_FLAMECHART, OPT_SORT, OPT_TABLE_LINES };
+       OPT_NONBLOCKING, OPT_NO_REALTIME, OPT_FLAMECHART, OPT_SORT, OPT_TABLE_LINES,
+       OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -120,6 +126,9 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"flamechart", no_argument, NULL, OPT_FLAMECHART},
         {"sort", required_argument, NULL, OPT_SORT},
         {"table-lines", no_argument, NULL, OPT_TABLE_LINES},
+        {"flush-every", required_argument, NULL, OPT_FLUSH_EVERY},
+        {"flush-reset", no_argument, NULL, OPT_FLUSH_RESET},
+        {"quiet", no_argument, NULL, OPT_QUIET},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -195,6 +204,13 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
                 return pf_diag_set(diag, PF_ERR_USAGE, "--sort: '%s' is not total or own", optarg);
             break;
         case OPT_TABLE_LINES: o.table_lines = true; break;
+        case OPT_FLUSH_EVERY:
+            if (!parse_double(optarg, &o.flush_every) || o.flush_every <= 0)
+                return pf_diag_set(diag, PF_ERR_USAGE,
+                                   "--flush-every: '%s' is not a positive number of seconds", optarg);
+            break;
+        case OPT_FLUSH_RESET: o.flush_reset = true; break;
+        case OPT_QUIET: o.quiet = true; break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:
@@ -207,6 +223,11 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         *out = o;
         return PF_OK;
     }
+    if ((o.flush_every > 0 || o.flush_reset) && !o.output)
+        return pf_diag_set(diag, PF_ERR_USAGE,
+                           "--flush-every and --flush-reset write the profile to a file: give -o PATH");
+    if (o.dump && (o.flush_every > 0 || o.flush_reset))
+        return pf_diag_set(diag, PF_ERR_USAGE, "-d takes one snapshot: there is nothing to flush");
     if (o.native && o.nonblocking)
         return pf_diag_set(diag, PF_ERR_USAGE,
                            "--native needs to stop each thread to unwind its native stack; "

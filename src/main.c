@@ -19,6 +19,7 @@
 #include "pyflame/intern.h"
 #include "pyflame/log.h"
 #include "pyflame/mem.h"
+#include "pyflame/output.h"
 #include "pyflame/priority.h"
 #include "pyflame/proc.h"
 #include "pyflame/sampler.h"
@@ -26,13 +27,21 @@
 #include "pyflame/writer.h"
 #include "pyflame_config.h"
 
-/* The one global: set by SIGINT/SIGTERM, read by the sampler loop. */
+/* Set by SIGINT/SIGTERM, read by the sampler loop. */
 static volatile sig_atomic_t g_stop;
+/* Set by SIGUSR1: write the profile so far (between two ticks). */
+static volatile sig_atomic_t g_flush;
 
 static void on_stop_signal(int sig)
 {
     (void)sig;
     g_stop = 1;
+}
+
+static void on_flush_signal(int sig)
+{
+    (void)sig;
+    g_flush = 1;
 }
 
 static void log_to_stderr(enum pf_log_level level, const char *msg)
@@ -95,6 +104,9 @@ static void install_signals(void)
     /* A closed output pipe (pyflame ... | head) must not kill us while the
      * target is attached; the write fails with EPIPE instead. */
     signal(SIGPIPE, SIG_IGN);
+    sa.sa_handler = on_flush_signal;
+    sigaction(SIGUSR1, &sa, NULL);
+    sa.sa_handler = on_stop_signal;
     /* RLIMIT_RTTIME's warning: pyflame ran too long at real-time
      * priority without a pause; it goes back to time sharing. */
     sa.sa_handler = on_sigxcpu;
@@ -108,7 +120,7 @@ static void install_signals(void)
 }
 
 static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg *agg,
-                          const struct pf_options *o)
+                          uint64_t earlier_stacks, const struct pf_options *o)
 {
     uint64_t failed = pf_agg_failed(agg);
     double rate = st->elapsed > 0 ? (double)st->ticks / st->elapsed : 0;
@@ -116,7 +128,8 @@ static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg
     fprintf(stderr, "pyflame: %llu samples in %.2f s (%.1f/s, requested %.1f/s): %llu with a stack, "
                     "%llu idle, %llu failed",
             (unsigned long long)st->ticks, st->elapsed, rate, 1.0 / o->rate,
-            (unsigned long long)pf_agg_stack_samples(agg), (unsigned long long)pf_agg_idle(agg),
+            (unsigned long long)(pf_agg_stack_samples(agg) + earlier_stacks),
+            (unsigned long long)pf_agg_idle(agg),
             (unsigned long long)failed);
     if (failed) {
         const char *sep = " (";
@@ -215,6 +228,98 @@ static void print_stats(const struct pf_sampler_stats *st, enum pf_priority ran_
     fputc('\n', stderr);
 }
 
+/* What main does between two ticks: flushes (SIGUSR1, --flush-every) and
+ * the progress line. */
+struct live {
+    const struct pf_options *o;
+    const struct pf_writer *writer;
+    struct pf_output *output;
+    struct pf_agg *agg;
+    const struct pf_intern *names;
+    struct pf_write_opts wo;
+    bool progress;        /* stderr is a terminal and not --quiet */
+    bool progress_shown;  /* a line is on screen: clear it before other output */
+    double next_progress, next_flush;
+    double window_start;  /* elapsed seconds at the start of this window */
+    int64_t window_unix;  /* ... as Unix time */
+    unsigned window_no;
+    /* Samples of the windows written and reset (--flush-reset), for the
+     * summary of the whole run. */
+    uint64_t done_stacks, done_idle, done_failed[PF_FAIL__COUNT];
+};
+
+static int64_t unix_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
+static void clear_progress(struct live *l)
+{
+    if (l->progress_shown) {
+        fputs("\r\033[K", stderr);
+        l->progress_shown = false;
+    }
+}
+
+/* Write the window so far; with --flush-reset start the next one. */
+static void flush(struct live *l, const struct pf_sampler_progress *p)
+{
+    struct pf_diag diag = {{0}};
+    l->wo.interval = p->interval;
+    l->wo.duration = p->elapsed - l->window_start;
+    if (pf_output_write(l->output, l->writer, l->agg, l->names, &l->wo, l->window_unix, l->window_no,
+                        &diag)) {
+        clear_progress(l);
+        fprintf(stderr, "pyflame: %s; sampling goes on\n", diag.msg);
+        return;
+    }
+    if (l->o->flush_reset) {
+        l->done_stacks += pf_agg_stack_samples(l->agg);
+        l->done_idle += pf_agg_idle(l->agg);
+        for (int r = 0; r < PF_FAIL__COUNT; r++)
+            l->done_failed[r] += pf_agg_failed_by(l->agg, (enum pf_fail_reason)r);
+        pf_agg_reset(l->agg);
+        l->window_start = p->elapsed;
+        l->window_unix = unix_now();
+        l->window_no++;
+    }
+}
+
+static void between_ticks(void *ctx, const struct pf_sampler_progress *p)
+{
+    struct live *l = ctx;
+    if (g_flush) {
+        g_flush = 0;
+        if (l->o->output)
+            flush(l, p);
+    }
+    if (l->o->flush_every > 0 && p->elapsed >= l->next_flush) {
+        flush(l, p);
+        l->next_flush = p->elapsed + l->o->flush_every;
+    }
+    if (l->progress && p->elapsed >= l->next_progress) {
+        /* Shares of this window; samples of the whole run. */
+        uint64_t window = pf_agg_stack_samples(l->agg) + pf_agg_idle(l->agg) + pf_agg_failed(l->agg);
+        uint64_t samples = window + l->done_stacks + l->done_idle;
+        for (int r = 0; r < PF_FAIL__COUNT; r++)
+            samples += l->done_failed[r];
+        double all = window ? (double)window : 1;
+        char length[32] = "";
+        if (l->o->seconds > 0)
+            snprintf(length, sizeof(length), "/%.0f", l->o->seconds);
+        fprintf(stderr, "\r\033[Kpyflame: %.1f%s s, %llu samples (%.0f/s), %.1f%% idle, %.1f%% failed -> %s",
+                p->elapsed, length, (unsigned long long)samples,
+                p->elapsed > 0 ? (double)p->ticks / p->elapsed : 0, 100.0 * (double)pf_agg_idle(l->agg) / all,
+                100.0 * (double)pf_agg_failed(l->agg) / all,
+                l->o->output ? pf_output_last_path(l->output) : "stdout at the end");
+        fflush(stderr);
+        l->progress_shown = true;
+        l->next_progress = p->elapsed + 0.25;
+    }
+}
+
 int main(int argc, char **argv)
 {
     struct pf_options o;
@@ -224,7 +329,9 @@ int main(int argc, char **argv)
     struct pf_intern *names = NULL;
     struct pf_agg *agg = NULL;
     struct pf_sampler *sampler = NULL;
-    FILE *out = stdout;
+    FILE *out = stdout;  /* -d writes here as it reads */
+    struct pf_output *output = NULL;
+    struct live live = {0};
     int status = 1;
     pf_err err;
 
@@ -243,8 +350,14 @@ int main(int argc, char **argv)
     if (o.bare_pid)
         fprintf(stderr, "pyflame: warning: a bare PID is deprecated; use -p %d\n", (int)o.pid);
     pf_log_set_sink(log_to_stderr, o.verbose ? PF_LOG_INFO : PF_LOG_WARN);
-    if (o.output && !(out = fopen(o.output, "we"))) {
+    if (o.dump && o.output && !(out = fopen(o.output, "we"))) {
         fprintf(stderr, "pyflame: cannot write %s: %s\n", o.output, strerror(errno));
+        return 1;
+    }
+    /* A profile is written whole, by rename (output.h); check the path now,
+     * before the target is touched. */
+    if (!o.dump && pf_output_open(o.output, &output, &diag)) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg);
         return 1;
     }
     if (o.native && !pf_unwind_available()) {
@@ -284,6 +397,33 @@ int main(int argc, char **argv)
     clock_gettime(CLOCK_MONOTONIC, &mt);
     int64_t mono_to_unix = ((int64_t)rt.tv_sec - (int64_t)mt.tv_sec) * 1000000000 +
                            ((int64_t)rt.tv_nsec - (int64_t)mt.tv_nsec);
+    char title[256];
+    if (o.trace_argv) {
+        size_t len = 0;
+        title[0] = '\0';
+        for (char **a = o.trace_argv; *a && len + 2 < sizeof(title); a++)
+            len += (size_t)snprintf(title + len, sizeof(title) - len, "%s%s", len ? " " : "", *a);
+    } else {
+        snprintf(title, sizeof(title), "pid %d", (int)o.pid);
+    }
+    live = (struct live){
+        .o = &o,
+        .writer = writer,
+        .output = output,
+        .agg = agg,
+        .names = names,
+        .wo = {
+            .include_idle = !o.exclude_idle,
+            .interval = o.rate,
+            .mono_to_unix_ns = mono_to_unix,
+            .title = title,
+            .sort = o.sort_own ? PF_SORT_OWN : PF_SORT_TOTAL,
+            .table_lines = o.table_lines,
+        },
+        .progress = !o.quiet && !o.dump && isatty(STDERR_FILENO),
+        .next_flush = o.flush_every,
+        .window_unix = unix_now(),
+    };
     struct pf_sampler_opts so = {
         .interval = o.rate,
         .duration = o.seconds,
@@ -299,6 +439,8 @@ int main(int argc, char **argv)
         .nonblocking = o.nonblocking,
         .on_schedule = raise_priority,
         .on_schedule_ctx = &o,
+        .between_ticks = between_ticks,
+        .between_ticks_ctx = &live,
     };
     struct dump_ctx dump = {.out = out, .names = names};
     if (o.dump) {
@@ -310,6 +452,7 @@ int main(int argc, char **argv)
         goto out;
     }
     err = pf_sampler_run(sampler, &g_stop, &diag);
+    clear_progress(&live);
     enum pf_priority ran_at = pf_priority_current();
     pf_priority_lower();
     const struct pf_sampler_stats *st = pf_sampler_stats(sampler);
@@ -343,30 +486,18 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    char title[256];
-    if (o.trace_argv) {
-        size_t len = 0;
-        title[0] = '\0';
-        for (char **a = o.trace_argv; *a && len + 2 < sizeof(title); a++)
-            len += (size_t)snprintf(title + len, sizeof(title) - len, "%s%s", len ? " " : "", *a);
-    } else {
-        snprintf(title, sizeof(title), "pid %d", (int)o.pid);
-    }
-    struct pf_write_opts wo = {
-        .include_idle = !o.exclude_idle,
-        .interval = st->interval,
-        .duration = st->elapsed,
-        .mono_to_unix_ns = mono_to_unix,
-        .title = title,
-        .sort = o.sort_own ? PF_SORT_OWN : PF_SORT_TOTAL,
-        .table_lines = o.table_lines,
-    };
-    if ((err = writer->write(out, agg, names, &wo))) {
-        fprintf(stderr, "pyflame: writing the profile failed: %s\n",
-                errno == EPIPE ? "output pipe closed" : strerror(errno));
+    live.wo.interval = st->interval;
+    live.wo.duration = st->elapsed - live.window_start;
+    if ((err = pf_output_write(output, writer, agg, names, &live.wo, live.window_unix, live.window_no,
+                               &diag))) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg);
         goto out;
     }
-    print_summary(st, agg, &o);
+    /* The summary is of the whole run: add the windows written before. */
+    pf_agg_add_idle(agg, live.done_idle);
+    for (int r = 0; r < PF_FAIL__COUNT; r++)
+        pf_agg_add_failed(agg, (enum pf_fail_reason)r, live.done_failed[r]);
+    print_summary(st, agg, live.done_stacks, &o);
     if (o.stats)
         print_stats(st, ran_at);
     status = 0;
@@ -385,6 +516,7 @@ out:
     pf_mem_close(&mem);
     pf_agg_free(agg);
     pf_intern_free(names);
+    pf_output_free(output);
     if (out != stdout && out && fclose(out) != 0 && status == 0) {
         fprintf(stderr, "pyflame: cannot write %s: %s\n", o.output, strerror(errno));
         status = 1;

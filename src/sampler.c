@@ -166,7 +166,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
 {
     uint64_t asked = (uint64_t)(s->opts.interval * 1e9);
     uint64_t interval = asked ? asked : 1;
-    uint64_t run_start = pf_tick_now_ns(), start = run_start, tick = 0;
+    uint64_t run_start = pf_tick_now_ns(), start = run_start, tick = 0, sched_start = run_start;
     uint64_t jitter_state = start ^ (uint64_t)pf_proc_pid(s->proc);
     uint64_t end = s->opts.duration < 0 ? UINT64_MAX : start + (uint64_t)(s->opts.duration * 1e9);
     uint64_t win_start = start, win_stopped = 0, win_ticks = 0;
@@ -222,7 +222,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
              * samples of one instant. */
             if (s->opts.on_schedule)
                 s->opts.on_schedule(s->opts.on_schedule_ctx);
-            start = pf_tick_now_ns();
+            start = sched_start = pf_tick_now_ns();
             tick = 0;
         }
         s->tick.tick_no++;
@@ -273,6 +273,14 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             win_start = now;
             win_stopped = 0;
             win_ticks = 0;
+        }
+        if (s->opts.between_ticks && s->stats.target_found) {
+            struct pf_sampler_progress p = {
+                .elapsed = (double)(pf_tick_now_ns() - sched_start) / 1e9,
+                .ticks = s->stats.ticks,
+                .interval = (double)interval / 1e9,
+            };
+            s->opts.between_ticks(s->opts.between_ticks_ctx, &p);
         }
         if (start + tick * interval >= end)
             break;

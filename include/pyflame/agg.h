@@ -30,6 +30,10 @@ struct pf_agg;
 pf_err pf_agg_new(struct pf_agg **out);
 void pf_agg_free(struct pf_agg *a);
 
+/* Forget every count, stack and timeline entry (--flush-reset: a new
+ * window), keeping the memory for the next. */
+void pf_agg_reset(struct pf_agg *a);
+
 /* Count one sample of a stack of n frame ids, root first. */
 pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t count);
 

@@ -32,6 +32,9 @@ struct pf_options {
     const char *format; /* -f/--format, --flamechart; NULL: from -o's extension, else collapsed */
     bool sort_own;      /* --sort=own (table) */
     bool table_lines;   /* --table-lines (table) */
+    double flush_every; /* --flush-every SECS, 0: none */
+    bool flush_reset;   /* --flush-reset */
+    bool quiet;         /* --quiet: no progress line */
     bool no_realtime;   /* --no-realtime: no SCHED_FIFO while sampling (priority.h) */
 };
 

@@ -22,6 +22,13 @@
 #include "pyflame/proc.h"
 #include "pyflame/writer.h"
 
+/* Where the run is, for between_ticks. */
+struct pf_sampler_progress {
+    double elapsed;   /* seconds since the schedule started */
+    uint64_t ticks;   /* ticks taken */
+    double interval;  /* the interval now (thinning doubles it) */
+};
+
 struct pf_sampler_opts {
     double interval;       /* seconds between ticks (-r) */
     double duration;       /* seconds to sample (-s); < 0: until the target ends */
@@ -39,6 +46,10 @@ struct pf_sampler_opts {
      * (main raises pyflame's priority there, priority.h), or NULL. */
     void (*on_schedule)(void *ctx);
     void *on_schedule_ctx;
+    /* Called between ticks, while the target runs (main writes flushes and
+     * the progress line there), or NULL. */
+    void (*between_ticks)(void *ctx, const struct pf_sampler_progress *p);
+    void *between_ticks_ctx;
     /* -d: at the first tick, report every thread to dump() and stop. */
     void (*dump)(void *ctx, const struct pf_thread_stack *thread);
     void *dump_ctx;
