@@ -37,6 +37,11 @@ static const char USAGE[] =
     "                           writes it at once); each write replaces PATH whole\n"
     "      --flush-reset        start a new profile after each write; with %t (time) or\n"
     "                           %n (number) in -o PATH, each goes to its own file\n"
+    "      --top                a live full-screen view of the hottest functions, with\n"
+    "                           a walk down the call tree (keys shown at the bottom;\n"
+    "                           q quits and leaves the target running); until q\n"
+    "                           unless -s is given\n"
+    "      --delay=SECS         --top: seconds between refreshes (default 1)\n"
     "      --quiet              no progress line on stderr (shown when it is a terminal)\n"
     "  -x, --exclude-idle       leave out idle samples: the \"(idle)\" line, and with\n"
     "                           --threads the threads the kernel says are sleeping\n"
@@ -100,7 +105,7 @@ static bool parse_pid(const char *text, pid_t *out)
 
 enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER,
        OPT_NONBLOCKING, OPT_NO_REALTIME, OPT_FLAMECHART, OPT_SORT, OPT_TABLE_LINES,
-       OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET };
+       OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET, OPT_TOP, OPT_DELAY };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -129,11 +134,13 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"flush-every", required_argument, NULL, OPT_FLUSH_EVERY},
         {"flush-reset", no_argument, NULL, OPT_FLUSH_RESET},
         {"quiet", no_argument, NULL, OPT_QUIET},
+        {"top", no_argument, NULL, OPT_TOP},
+        {"delay", required_argument, NULL, OPT_DELAY},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct pf_options o = {.seconds = 1.0, .rate = 0.01, .line_numbers = true};
+    struct pf_options o = {.seconds = 1.0, .rate = 0.01, .line_numbers = true, .delay = 1.0};
     bool seconds_given = false, trace = false;
     int c;
 
@@ -211,6 +218,12 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
             break;
         case OPT_FLUSH_RESET: o.flush_reset = true; break;
         case OPT_QUIET: o.quiet = true; break;
+        case OPT_TOP: o.top = true; break;
+        case OPT_DELAY:
+            if (!parse_double(optarg, &o.delay) || o.delay < 0.05)
+                return pf_diag_set(diag, PF_ERR_USAGE, "--delay: '%s' is not a number of seconds (0.05 or more)",
+                                   optarg);
+            break;
         case ':':
             return pf_diag_set(diag, PF_ERR_USAGE, "option %s needs a value", argv[optind - 1]);
         default:
@@ -223,6 +236,10 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         *out = o;
         return PF_OK;
     }
+    if (o.top && (o.output || o.format || o.flush_every > 0 || o.flush_reset || o.dump))
+        return pf_diag_set(diag, PF_ERR_USAGE,
+                           "--top shows the profile live and writes none: leave out -o, -f, -d and "
+                           "the flush options");
     if ((o.flush_every > 0 || o.flush_reset) && !o.output)
         return pf_diag_set(diag, PF_ERR_USAGE,
                            "--flush-every and --flush-reset write the profile to a file: give -o PATH");
@@ -234,6 +251,8 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
                            "it cannot be used with --nonblocking");
     if (o.dump && trace)
         return pf_diag_set(diag, PF_ERR_USAGE, "-d takes a running process (-p), not -t");
+    if (o.top && !seconds_given)
+        o.seconds = -1; /* until q */
     if (trace) {
         if (optind >= argc)
             return pf_diag_set(diag, PF_ERR_USAGE, "-t needs a command to run");

@@ -23,6 +23,7 @@
 #include "pyflame/priority.h"
 #include "pyflame/proc.h"
 #include "pyflame/sampler.h"
+#include "pyflame/top.h"
 #include "pyflame/unwind.h"
 #include "pyflame/writer.h"
 #include "pyflame_config.h"
@@ -243,6 +244,7 @@ struct live {
     double window_start;  /* elapsed seconds at the start of this window */
     int64_t window_unix;  /* ... as Unix time */
     unsigned window_no;
+    struct pf_top *top; /* --top */
     /* Samples of the windows written and reset (--flush-reset), for the
      * summary of the whole run. */
     uint64_t done_stacks, done_idle, done_failed[PF_FAIL__COUNT];
@@ -290,6 +292,11 @@ static void flush(struct live *l, const struct pf_sampler_progress *p)
 static void between_ticks(void *ctx, const struct pf_sampler_progress *p)
 {
     struct live *l = ctx;
+    if (l->top) {
+        if (pf_top_update(l->top, p))
+            g_stop = 1; /* q: detach and end */
+        return;
+    }
     if (g_flush) {
         g_flush = 0;
         if (l->o->output)
@@ -365,6 +372,11 @@ int main(int argc, char **argv)
                         "(libunwind); install libunwind-dev and rebuild\n");
         return 1;
     }
+    if (o.top && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
+        fprintf(stderr, "pyflame: --top draws on a terminal: stdin and stdout must be one "
+                        "(to record to a file or a pipe, leave --top out)\n");
+        return 2;
+    }
     install_signals();
 
     if (o.trace_argv)
@@ -420,7 +432,7 @@ int main(int argc, char **argv)
             .sort = o.sort_own ? PF_SORT_OWN : PF_SORT_TOTAL,
             .table_lines = o.table_lines,
         },
-        .progress = !o.quiet && !o.dump && isatty(STDERR_FILENO),
+        .progress = !o.quiet && !o.dump && !o.top && isatty(STDERR_FILENO),
         .next_flush = o.flush_every,
         .window_unix = unix_now(),
     };
@@ -433,7 +445,8 @@ int main(int argc, char **argv)
         .abi = o.abi,
         .all_threads = o.threads,
         .skip_idle = o.exclude_idle,
-        .thread_roots = o.show_threads,
+        /* --top --threads: the thread frames let 't' list threads first. */
+        .thread_roots = o.show_threads || (o.top && o.threads),
         .jitter = o.jitter,
         .native = o.native,
         .nonblocking = o.nonblocking,
@@ -451,7 +464,13 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
         goto out;
     }
+    if (o.top && (err = pf_top_start(agg, names, title, o.rate, o.delay, o.threads, &live.top, &diag))) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg);
+        goto out;
+    }
     err = pf_sampler_run(sampler, &g_stop, &diag);
+    pf_top_end(live.top);
+    live.top = NULL;
     clear_progress(&live);
     enum pf_priority ran_at = pf_priority_current();
     pf_priority_lower();
@@ -483,6 +502,12 @@ int main(int argc, char **argv)
             fprintf(stderr, "pyflame: writing the dump failed\n");
             goto out;
         }
+        status = 0;
+        goto out;
+    }
+    if (o.top) {
+        /* The view was the output. */
+        print_summary(st, agg, 0, &o);
         status = 0;
         goto out;
     }

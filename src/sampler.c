@@ -279,6 +279,9 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
                 .elapsed = (double)(pf_tick_now_ns() - sched_start) / 1e9,
                 .ticks = s->stats.ticks,
                 .interval = (double)interval / 1e9,
+                .py_major = s->target.version.major,
+                .py_minor = s->target.version.minor,
+                .py_micro = s->target.version.micro,
             };
             s->opts.between_ticks(s->opts.between_ticks_ctx, &p);
         }

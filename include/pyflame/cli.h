@@ -35,6 +35,8 @@ struct pf_options {
     double flush_every; /* --flush-every SECS, 0: none */
     bool flush_reset;   /* --flush-reset */
     bool quiet;         /* --quiet: no progress line */
+    bool top;           /* --top */
+    double delay;       /* --delay: --top's refresh, seconds */
     bool no_realtime;   /* --no-realtime: no SCHED_FIFO while sampling (priority.h) */
 };
 

@@ -27,6 +27,7 @@ struct pf_sampler_progress {
     double elapsed;   /* seconds since the schedule started */
     uint64_t ticks;   /* ticks taken */
     double interval;  /* the interval now (thinning doubles it) */
+    unsigned py_major, py_minor, py_micro; /* the interpreter's version */
 };
 
 struct pf_sampler_opts {
