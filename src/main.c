@@ -313,6 +313,12 @@ int main(int argc, char **argv)
     enum pf_priority ran_at = pf_priority_current();
     pf_priority_lower();
     const struct pf_sampler_stats *st = pf_sampler_stats(sampler);
+    /* When sampling started, for formats that say (pprof's time_nanos):
+     * the run measured its own length from its first tick. */
+    struct timespec ended;
+    clock_gettime(CLOCK_REALTIME, &ended);
+    int64_t start_unix = (int64_t)ended.tv_sec * 1000000000 + ended.tv_nsec -
+                         (int64_t)(st->elapsed * 1e9);
 
     /* Let the target go before anything else: writing can take a while. */
     int wstatus = 0;
@@ -357,6 +363,7 @@ int main(int argc, char **argv)
         .interval = st->interval,
         .duration = st->elapsed,
         .mono_to_unix_ns = mono_to_unix,
+        .start_unix_ns = start_unix,
         .title = title,
         .sort = o.sort_own ? PF_SORT_OWN : PF_SORT_TOTAL,
         .table_lines = o.table_lines,
