@@ -192,3 +192,8 @@ size_t pf_intern_frame_count(const struct pf_intern *t)
 {
     return t->nframe;
 }
+
+size_t pf_intern_str_count(const struct pf_intern *t)
+{
+    return t->nstr;
+}

@@ -243,6 +243,7 @@ struct live {
     double next_progress, next_flush;
     double window_start;  /* elapsed seconds at the start of this window */
     int64_t window_unix;  /* ... as Unix time */
+    int64_t window_unix_ns; /* ... in ns, once a window was reset (0 before) */
     unsigned window_no;
     struct pf_top *top; /* --top */
     /* Samples of the windows written and reset (--flush-reset), for the
@@ -250,11 +251,24 @@ struct live {
     uint64_t done_stacks, done_idle, done_failed[PF_FAIL__COUNT];
 };
 
-static int64_t unix_now(void)
+static int64_t unix_now_ns(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec;
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t unix_now(void)
+{
+    return unix_now_ns() / 1000000000;
+}
+
+/* When the window being written started, for formats that say (pprof's
+ * time_nanos): the first window from the schedule's own clock (its first
+ * tick), later ones from when the last was reset. */
+static int64_t window_start_ns(const struct live *l, double elapsed)
+{
+    return l->window_unix_ns ? l->window_unix_ns : unix_now_ns() - (int64_t)(elapsed * 1e9);
 }
 
 static void clear_progress(struct live *l)
@@ -271,6 +285,7 @@ static void flush(struct live *l, const struct pf_sampler_progress *p)
     struct pf_diag diag = {{0}};
     l->wo.interval = p->interval;
     l->wo.duration = p->elapsed - l->window_start;
+    l->wo.start_unix_ns = window_start_ns(l, p->elapsed);
     if (pf_output_write(l->output, l->writer, l->agg, l->names, &l->wo, l->window_unix, l->window_no,
                         &diag)) {
         clear_progress(l);
@@ -284,7 +299,8 @@ static void flush(struct live *l, const struct pf_sampler_progress *p)
             l->done_failed[r] += pf_agg_failed_by(l->agg, (enum pf_fail_reason)r);
         pf_agg_reset(l->agg);
         l->window_start = p->elapsed;
-        l->window_unix = unix_now();
+        l->window_unix_ns = unix_now_ns();
+        l->window_unix = l->window_unix_ns / 1000000000;
         l->window_no++;
     }
 }
@@ -513,6 +529,7 @@ int main(int argc, char **argv)
     }
     live.wo.interval = st->interval;
     live.wo.duration = st->elapsed - live.window_start;
+    live.wo.start_unix_ns = window_start_ns(&live, st->elapsed);
     if ((err = pf_output_write(output, writer, agg, names, &live.wo, live.window_unix, live.window_no,
                                &diag))) {
         fprintf(stderr, "pyflame: %s\n", diag.msg);

@@ -30,7 +30,9 @@ struct pf_intern;
 pf_err pf_intern_new(struct pf_intern **out);
 void pf_intern_free(struct pf_intern *t);
 
-/* Id of a string (len bytes, need not be NUL-terminated). Equal strings get equal ids. */
+/* Id of a string (len bytes, need not be NUL-terminated). Equal strings get
+ * equal ids. Ids, of strings and of frames alike, are dense: 0, 1, 2... in
+ * the order first interned, so writers index arrays by them. */
 pf_err pf_intern_str(struct pf_intern *t, const char *s, size_t len, uint32_t *id);
 
 /* The text of a string id, NUL-terminated. Borrowed; valid until pf_intern_free. */
@@ -43,5 +45,6 @@ pf_err pf_intern_frame(struct pf_intern *t, const struct pf_frame_text *f, uint3
 const struct pf_frame_text *pf_intern_frame_get(const struct pf_intern *t, uint32_t id);
 
 size_t pf_intern_frame_count(const struct pf_intern *t);
+size_t pf_intern_str_count(const struct pf_intern *t);
 
 #endif

@@ -21,6 +21,7 @@ struct pf_write_opts {
     double interval;         /* seconds between ticks (-r; the thinned one if thinned) */
     double duration;         /* seconds sampled */
     int64_t mono_to_unix_ns; /* add to a timeline instant for nanoseconds since the epoch */
+    int64_t start_unix_ns;   /* when sampling started, ns since the epoch (0: unknown) */
     const char *title;       /* what was profiled: "pid 1234" or the command line */
     enum pf_table_sort sort; /* table: --sort */
     bool table_lines;        /* table: --table-lines, a row per line, not per function */
@@ -82,5 +83,6 @@ extern const struct pf_writer pf_writer_flamechart;
 extern const struct pf_writer pf_writer_speedscope;
 extern const struct pf_writer pf_writer_chrome;
 extern const struct pf_writer pf_writer_table;
+extern const struct pf_writer pf_writer_pprof;
 
 #endif
