@@ -145,6 +145,25 @@ static void record(struct pf_agg *a, uint32_t what, uint64_t count)
         a->entries[a->nentries++] = (struct entry){what, (uint32_t)(a->ntimes - 1)};
 }
 
+void pf_agg_timeline_drop_before(struct pf_agg *a, uint64_t mono_ns)
+{
+    size_t t = 0, e = 0;
+    while (t < a->ntimes && a->times[t] < mono_ns)
+        t++;
+    if (t == 0)
+        return;
+    if (t == a->ntimes)
+        a->now_recorded = false; /* the current tick's instant went too */
+    while (e < a->nentries && a->entries[e].time < t)
+        e++;
+    memmove(a->times, a->times + t, (a->ntimes - t) * sizeof(*a->times));
+    a->ntimes -= t;
+    memmove(a->entries, a->entries + e, (a->nentries - e) * sizeof(*a->entries));
+    a->nentries -= e;
+    for (size_t i = 0; i < a->nentries; i++)
+        a->entries[i].time -= (uint32_t)t;
+}
+
 size_t pf_agg_timeline_count(const struct pf_agg *a)
 {
     return a->nentries;
@@ -229,7 +248,7 @@ void pf_agg_add_failed(struct pf_agg *a, enum pf_fail_reason why, uint64_t count
 {
     if ((unsigned)why < PF_FAIL__COUNT)
         a->failed[why] += count;
-    record(a, PF_AGG_FAILED, count);
+    record(a, PF_AGG_FAILED(why), count);
 }
 
 uint64_t pf_agg_idle(const struct pf_agg *a)

@@ -43,6 +43,10 @@ static const char USAGE[] =
     "                           q quits and leaves the target running); until q\n"
     "                           unless -s is given\n"
     "      --delay=SECS         --top: seconds between refreshes (default 1)\n"
+    "      --serve=ADDR         sample until stopped and serve pprof profiles over HTTP\n"
+    "                           on ADDR (PORT, :PORT or IP:PORT; 127.0.0.1 unless an\n"
+    "                           IP is given): GET /debug/pprof/profile?seconds=N, as\n"
+    "                           Go's net/http/pprof, for Parca and Grafana Alloy\n"
     "      --quiet              no progress line on stderr (shown when it is a terminal)\n"
     "  -x, --exclude-idle       leave out idle samples: the \"(idle)\" line, and with\n"
     "                           --threads the threads the kernel says are sleeping\n"
@@ -106,7 +110,7 @@ static bool parse_pid(const char *text, pid_t *out)
 
 enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER,
        OPT_NONBLOCKING, OPT_NO_REALTIME, OPT_FLAMECHART, OPT_SORT, OPT_TABLE_LINES,
-       OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET, OPT_TOP, OPT_DELAY };
+       OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET, OPT_TOP, OPT_DELAY, OPT_SERVE };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -137,6 +141,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"quiet", no_argument, NULL, OPT_QUIET},
         {"top", no_argument, NULL, OPT_TOP},
         {"delay", required_argument, NULL, OPT_DELAY},
+        {"serve", required_argument, NULL, OPT_SERVE},
         {"version", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
@@ -220,6 +225,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_FLUSH_RESET: o.flush_reset = true; break;
         case OPT_QUIET: o.quiet = true; break;
         case OPT_TOP: o.top = true; break;
+        case OPT_SERVE: o.serve = optarg; break;
         case OPT_DELAY:
             if (!parse_double(optarg, &o.delay) || o.delay < 0.05)
                 return pf_diag_set(diag, PF_ERR_USAGE, "--delay: '%s' is not a number of seconds (0.05 or more)",
@@ -237,6 +243,10 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         *out = o;
         return PF_OK;
     }
+    if (o.serve && (o.output || o.format || o.flush_every > 0 || o.flush_reset || o.dump || o.top))
+        return pf_diag_set(diag, PF_ERR_USAGE,
+                           "--serve answers scrapes with pprof profiles and writes none: leave out -o, "
+                           "-f, -d, --top and the flush options");
     if (o.top && (o.output || o.format || o.flush_every > 0 || o.flush_reset || o.dump))
         return pf_diag_set(diag, PF_ERR_USAGE,
                            "--top shows the profile live and writes none: leave out -o, -f, -d and "
@@ -252,8 +262,8 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
                            "it cannot be used with --nonblocking");
     if (o.dump && trace)
         return pf_diag_set(diag, PF_ERR_USAGE, "-d takes a running process (-p), not -t");
-    if (o.top && !seconds_given)
-        o.seconds = -1; /* until q */
+    if ((o.top || o.serve) && !seconds_given)
+        o.seconds = -1; /* until q, or a signal */
     if (trace) {
         if (optind >= argc)
             return pf_diag_set(diag, PF_ERR_USAGE, "-t needs a command to run");

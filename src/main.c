@@ -23,6 +23,7 @@
 #include "pyflame/priority.h"
 #include "pyflame/proc.h"
 #include "pyflame/sampler.h"
+#include "pyflame/serve.h"
 #include "pyflame/top.h"
 #include "pyflame/unwind.h"
 #include "pyflame/writer.h"
@@ -245,7 +246,8 @@ struct live {
     int64_t window_unix;  /* ... as Unix time */
     int64_t window_unix_ns; /* ... in ns, once a window was reset (0 before) */
     unsigned window_no;
-    struct pf_top *top; /* --top */
+    struct pf_top *top;     /* --top */
+    struct pf_serve *serve; /* --serve */
     /* Samples of the windows written and reset (--flush-reset), for the
      * summary of the whole run. */
     uint64_t done_stacks, done_idle, done_failed[PF_FAIL__COUNT];
@@ -311,6 +313,10 @@ static void between_ticks(void *ctx, const struct pf_sampler_progress *p)
     if (l->top) {
         if (pf_top_update(l->top, p))
             g_stop = 1; /* q: detach and end */
+        return;
+    }
+    if (l->serve) {
+        pf_serve_poll(l->serve, l->agg, l->names, p->interval);
         return;
     }
     if (g_flush) {
@@ -388,6 +394,10 @@ int main(int argc, char **argv)
                         "(libunwind); install libunwind-dev and rebuild\n");
         return 1;
     }
+    if (o.serve && pf_serve_check_addr(o.serve, &diag)) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg);
+        return 2;
+    }
     if (o.top && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
         fprintf(stderr, "pyflame: --top draws on a terminal: stdin and stdout must be one "
                         "(to record to a file or a pipe, leave --top out)\n");
@@ -415,7 +425,7 @@ int main(int argc, char **argv)
         writer = pf_writer_for_path(o.output);
     if (!writer)
         writer = &pf_writer_collapsed;
-    if (writer->needs_timeline && (err = pf_agg_keep_timeline(agg))) {
+    if ((writer->needs_timeline || o.serve) && (err = pf_agg_keep_timeline(agg))) {
         fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
         goto out;
     }
@@ -448,7 +458,7 @@ int main(int argc, char **argv)
             .sort = o.sort_own ? PF_SORT_OWN : PF_SORT_TOTAL,
             .table_lines = o.table_lines,
         },
-        .progress = !o.quiet && !o.dump && !o.top && isatty(STDERR_FILENO),
+        .progress = !o.quiet && !o.dump && !o.top && !o.serve && isatty(STDERR_FILENO),
         .next_flush = o.flush_every,
         .window_unix = unix_now(),
     };
@@ -484,9 +494,20 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyflame: %s\n", diag.msg);
         goto out;
     }
+    if (o.serve) {
+        if ((err = pf_serve_start(o.serve, &live.wo, &live.serve, &diag))) {
+            fprintf(stderr, "pyflame: %s\n", diag.msg);
+            goto out;
+        }
+        fprintf(stderr, "pyflame: serving pprof profiles at %s/debug/pprof/profile?seconds=N\n",
+                pf_serve_url(live.serve));
+        fflush(stderr);
+    }
     err = pf_sampler_run(sampler, &g_stop, &diag);
     pf_top_end(live.top);
     live.top = NULL;
+    pf_serve_stop(live.serve);
+    live.serve = NULL;
     clear_progress(&live);
     enum pf_priority ran_at = pf_priority_current();
     pf_priority_lower();
@@ -521,8 +542,8 @@ int main(int argc, char **argv)
         status = 0;
         goto out;
     }
-    if (o.top) {
-        /* The view was the output. */
+    if (o.top || o.serve) {
+        /* The view, or the scrapes, were the output. */
         print_summary(st, agg, 0, &o);
         status = 0;
         goto out;
@@ -553,6 +574,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "pyflame: process %d exited\n", (int)o.pid);
     }
 out:
+    pf_top_end(live.top);
+    pf_serve_stop(live.serve);
     pf_sampler_free(sampler);
     pf_proc_detach(proc);
     pf_mem_close(&mem);

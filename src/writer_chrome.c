@@ -166,7 +166,7 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
         uint32_t what;
         pf_agg_timeline_at(agg, i, &t, &what);
         last = t;
-        if (what == PF_AGG_IDLE || what == PF_AGG_FAILED) {
+        if (what == PF_AGG_IDLE || PF_AGG_IS_FAILED(what)) {
             /* No thread is known for it: every track's frames end. */
             for (size_t k = 0; k < c.ntracks; k++)
                 close_to(&c, &c.tracks[k], 0, t);

@@ -23,7 +23,7 @@ static pf_err write_flamechart(FILE *out, const struct pf_agg *agg, const struct
             fputs("(idle)\n", out);
             continue;
         }
-        if (what == PF_AGG_FAILED) {
+        if (PF_AGG_IS_FAILED(what)) {
             fputs("(failed)\n", out);
             continue;
         }

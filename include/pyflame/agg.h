@@ -61,11 +61,17 @@ void pf_agg_set_time(struct pf_agg *a, uint64_t mono_ns);
 
 /* What a timeline entry is: a stack index (pf_agg_stack_at), or one of: */
 #define PF_AGG_IDLE UINT32_MAX
-#define PF_AGG_FAILED (UINT32_MAX - 1)
+#define PF_AGG_FAILED(reason) (UINT32_MAX - 1 - (uint32_t)(reason))
+#define PF_AGG_IS_FAILED(what) ((what) < PF_AGG_IDLE && (what) >= PF_AGG_FAILED(PF_FAIL__COUNT - 1))
+#define PF_AGG_FAILED_REASON(what) ((enum pf_fail_reason)(UINT32_MAX - 1 - (what)))
 
 size_t pf_agg_timeline_count(const struct pf_agg *a);
 /* Entry i, in the order sampled: its tick's instant (the monotonic clock
  * given to pf_agg_set_time) and what it was. */
 void pf_agg_timeline_at(const struct pf_agg *a, size_t i, uint64_t *mono_ns, uint32_t *what);
+
+/* Drop the timeline's entries older than mono_ns (--serve keeps only the
+ * last minutes). The counts and stacks stay. */
+void pf_agg_timeline_drop_before(struct pf_agg *a, uint64_t mono_ns);
 
 #endif

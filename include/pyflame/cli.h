@@ -36,6 +36,7 @@ struct pf_options {
     bool flush_reset;   /* --flush-reset */
     bool quiet;         /* --quiet: no progress line */
     bool top;           /* --top */
+    const char *serve;  /* --serve ADDR, or NULL */
     double delay;       /* --delay: --top's refresh, seconds */
     bool no_realtime;   /* --no-realtime: no SCHED_FIFO while sampling (priority.h) */
 };
