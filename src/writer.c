@@ -10,7 +10,7 @@
 /* Every format: a new writer is a writer_<name>.c and a line here. */
 static const struct pf_writer *const WRITERS[] = {
     &pf_writer_collapsed, &pf_writer_flamechart, &pf_writer_speedscope,
-    &pf_writer_chrome,    &pf_writer_table,
+    &pf_writer_chrome,    &pf_writer_table,     &pf_writer_svg,
 };
 #define NWRITERS (sizeof(WRITERS) / sizeof(WRITERS[0]))
 

@@ -82,5 +82,6 @@ extern const struct pf_writer pf_writer_flamechart;
 extern const struct pf_writer pf_writer_speedscope;
 extern const struct pf_writer pf_writer_chrome;
 extern const struct pf_writer pf_writer_table;
+extern const struct pf_writer pf_writer_svg;
 
 #endif
