@@ -11,6 +11,7 @@
 static const struct pf_writer *const WRITERS[] = {
     &pf_writer_collapsed, &pf_writer_flamechart, &pf_writer_speedscope,
     &pf_writer_chrome,    &pf_writer_table,      &pf_writer_pprof,
+    &pf_writer_svg,
 };
 #define NWRITERS (sizeof(WRITERS) / sizeof(WRITERS[0]))
 

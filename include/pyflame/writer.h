@@ -84,5 +84,6 @@ extern const struct pf_writer pf_writer_speedscope;
 extern const struct pf_writer pf_writer_chrome;
 extern const struct pf_writer pf_writer_table;
 extern const struct pf_writer pf_writer_pprof;
+extern const struct pf_writer pf_writer_svg;
 
 #endif
