@@ -30,10 +30,12 @@ int pf_utf8_len(const unsigned char *s)
 
 static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */
 
-void pf_escape_json(FILE *out, const char *s)
+/* The walk every format shares: invalid UTF-8 becomes U+FFFD, valid
+ * multi-byte characters pass as they are, and each ASCII byte goes to the
+ * format's own rule. */
+static void escape(FILE *out, const char *s, void (*ascii)(FILE *out, unsigned c))
 {
     const unsigned char *p = (const unsigned char *)s;
-    putc('"', out);
     while (*p) {
         int n = pf_utf8_len(p);
         if (n == 0) {
@@ -43,67 +45,60 @@ void pf_escape_json(FILE *out, const char *s)
             fwrite(p, 1, (size_t)n, out);
             p += n;
         } else {
-            unsigned c = *p++;
-            if (c == '"' || c == '\\')
-                fprintf(out, "\\%c", c);
-            else if (c == '\n')
-                fputs("\\n", out);
-            else if (c == '\t')
-                fputs("\\t", out);
-            else if (c < 0x20 || c == 0x7f)
-                fprintf(out, "\\u%04x", c);
-            else
-                putc((int)c, out);
+            ascii(out, *p++);
         }
     }
+}
+
+static void json_ascii(FILE *out, unsigned c)
+{
+    if (c == '"' || c == '\\')
+        fprintf(out, "\\%c", c);
+    else if (c == '\n')
+        fputs("\\n", out);
+    else if (c == '\t')
+        fputs("\\t", out);
+    else if (c < 0x20 || c == 0x7f)
+        fprintf(out, "\\u%04x", c);
+    else
+        putc((int)c, out);
+}
+
+void pf_escape_json(FILE *out, const char *s)
+{
     putc('"', out);
+    escape(out, s, json_ascii);
+    putc('"', out);
+}
+
+static void xml_ascii(FILE *out, unsigned c)
+{
+    switch (c) {
+    case '&': fputs("&amp;", out); break;
+    case '<': fputs("&lt;", out); break;
+    case '>': fputs("&gt;", out); break;
+    case '"': fputs("&quot;", out); break;
+    case '\'': fputs("&apos;", out); break;
+    default:
+        /* XML 1.0 allows no other control character, escaped or not. */
+        if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
+            fputs(REPLACEMENT, out);
+        else
+            putc((int)c, out);
+    }
 }
 
 void pf_escape_xml(FILE *out, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = pf_utf8_len(p);
-        if (n == 0) {
-            fputs(REPLACEMENT, out);
-            p++;
-            continue;
-        }
-        if (n > 1) {
-            fwrite(p, 1, (size_t)n, out);
-            p += n;
-            continue;
-        }
-        unsigned c = *p++;
-        switch (c) {
-        case '&': fputs("&amp;", out); break;
-        case '<': fputs("&lt;", out); break;
-        case '>': fputs("&gt;", out); break;
-        case '"': fputs("&quot;", out); break;
-        case '\'': fputs("&apos;", out); break;
-        default:
-            if ((c < 0x20 && c != '\t' && c != '\n' && c != '\r') || c == 0x7f)
-                fputs(REPLACEMENT, out);
-            else
-                putc((int)c, out);
-        }
-    }
+    escape(out, s, xml_ascii);
+}
+
+static void text_ascii(FILE *out, unsigned c)
+{
+    putc(c < 0x20 || c == 0x7f ? ' ' : (int)c, out);
 }
 
 void pf_escape_text(FILE *out, const char *s)
 {
-    const unsigned char *p = (const unsigned char *)s;
-    while (*p) {
-        int n = pf_utf8_len(p);
-        if (n == 0) {
-            fputs(REPLACEMENT, out);
-            p++;
-        } else if (n > 1) {
-            fwrite(p, 1, (size_t)n, out);
-            p += n;
-        } else {
-            putc(*p < 0x20 || *p == 0x7f ? ' ' : *p, out);
-            p++;
-        }
-    }
+    escape(out, s, text_ascii);
 }

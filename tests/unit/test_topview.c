@@ -10,21 +10,9 @@
 
 #include "pyflame/topview.h"
 
-static uint32_t str(struct pf_intern *t, const char *s)
-{
-    uint32_t id;
-    assert_int_equal(pf_intern_str(t, s, strlen(s), &id), PF_OK);
-    return id;
-}
+#include "frames_fixture.h"
 
-static uint32_t frame(struct pf_intern *t, int kind, const char *file, const char *name, int line)
-{
-    struct pf_frame_text f = {.kind = (uint8_t)kind, .file = file ? str(t, file) : 0, .name = str(t, name),
-                              .line = line};
-    uint32_t id;
-    assert_int_equal(pf_intern_frame(t, &f, &id), PF_OK);
-    return id;
-}
+
 
 struct fixture {
     struct pf_intern *t;

@@ -20,33 +20,13 @@
 #include "pyflame/intern.h"
 #include "pyflame/writer.h"
 
+#include "frames_fixture.h"
+
 /* --- building the aggregate ---------------------------------------------- */
 
-static uint32_t str(struct pf_intern *t, const char *s)
-{
-    uint32_t id;
-    assert_int_equal(pf_intern_str(t, s, strlen(s), &id), PF_OK);
-    return id;
-}
 
-static uint32_t frame(struct pf_intern *t, int kind, const char *file, const char *name, int line)
-{
-    struct pf_frame_text f = {
-        .kind = (uint8_t)kind, .file = file ? str(t, file) : 0, .name = str(t, name), .line = line};
-    uint32_t id;
-    assert_int_equal(pf_intern_frame(t, &f, &id), PF_OK);
-    return id;
-}
 
-static uint32_t py(struct pf_intern *t, const char *file, const char *name, int line)
-{
-    return frame(t, PF_FRAME_PYTHON, file, name, line);
-}
 
-static uint32_t pseudo(struct pf_intern *t, const char *label)
-{
-    return frame(t, PF_FRAME_PSEUDO, NULL, label, 0);
-}
 
 /* --- writing and gunzipping ---------------------------------------------- */
 

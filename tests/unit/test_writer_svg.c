@@ -19,29 +19,10 @@
 #include "pyflame/linetable.h"
 #include "pyflame/writer.h"
 
-static uint32_t str(struct pf_intern *t, const char *s)
-{
-    uint32_t id;
-    assert_int_equal(pf_intern_str(t, s, strlen(s), &id), PF_OK);
-    return id;
-}
+#include "frames_fixture.h"
 
-static uint32_t py(struct pf_intern *t, const char *file, const char *name, int line)
-{
-    struct pf_frame_text f = {
-        .kind = PF_FRAME_PYTHON, .file = str(t, file), .name = str(t, name), .line = line};
-    uint32_t id;
-    assert_int_equal(pf_intern_frame(t, &f, &id), PF_OK);
-    return id;
-}
 
-static uint32_t pseudo(struct pf_intern *t, const char *label)
-{
-    struct pf_frame_text f = {.kind = PF_FRAME_PSEUDO, .name = str(t, label)};
-    uint32_t id;
-    assert_int_equal(pf_intern_frame(t, &f, &id), PF_OK);
-    return id;
-}
+
 
 static char *render(const struct pf_agg *agg, const struct pf_intern *names, bool idle)
 {
