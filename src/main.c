@@ -442,7 +442,21 @@ int main(int argc, char **argv)
         for (char **a = o.trace_argv; *a && len + 2 < sizeof(title); a++)
             len += (size_t)snprintf(title + len, sizeof(title) - len, "%s%s", len ? " " : "", *a);
     } else {
-        snprintf(title, sizeof(title), "pid %d", (int)o.pid);
+        /* "pid 1234: python3 app.py --port 8000", from /proc: what a reader
+         * of the profile (or --top's header) needs to know what it was. */
+        char cmd[200] = "";
+        char path[64];
+        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)o.pid);
+        FILE *f = fopen(path, "re");
+        if (f) {
+            size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
+            fclose(f);
+            cmd[n] = '\0';
+            for (size_t i = 0; i + 1 < n; i++)
+                if (cmd[i] == '\0')
+                    cmd[i] = ' ';
+        }
+        snprintf(title, sizeof(title), cmd[0] ? "pid %d: %s" : "pid %d", (int)o.pid, cmd);
     }
     live = (struct live){
         .o = &o,

@@ -248,6 +248,55 @@ def check_chrome(pf, python):
     return check_view(speedscope_view(tmp, "trace.json"), "chrome", "trace.json")
 
 
+FORMATS = ["collapsed", "flamechart", "speedscope", "chrome", "table", "pprof", "svg"]
+
+
+def readable(fmt, data):
+    """data parses as fmt, as far as Python's standard library can tell."""
+    if fmt in ("speedscope", "chrome"):
+        json.loads(data.decode("utf-8"))
+    elif fmt == "pprof":
+        import gzip
+        if not gzip.decompress(data):
+            raise ValueError("empty profile")
+    elif fmt == "svg":
+        import xml.etree.ElementTree as ET
+        ET.fromstring(data)
+    else:
+        data.decode("utf-8")
+
+
+def check_options(pf, python):
+    """Every format with the options that change what a stack holds:
+    --threads --show-threads (thread frames), -n (no lines), -x (no idle),
+    and --native (C frames) where this build has it."""
+    sets = [["--threads", "--show-threads", "-n", "-x"]]
+    if "libunwind" not in subprocess.run([pf, "--native", "-d", "-p", "1"], stdout=subprocess.PIPE,
+                                         stderr=subprocess.PIPE, universal_newlines=True).stderr:
+        sets.append(["--native"])
+    for opts in sets:
+        for fmt in FORMATS:
+            out = tempfile.mktemp(prefix="pyflame-opt-")
+            p = subprocess.run([pf, "-r", "0.002", "-f", fmt, "-o", out] + opts + ["-t", python, TARGET, "0.5"],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True,
+                               timeout=120)
+            if p.returncode != 0:
+                fail("-f %s %s: exit %d" % (fmt, " ".join(opts), p.returncode), p.stdout, p.stderr)
+            with open(out, "rb") as f:
+                data = f.read()
+            os.unlink(out)
+            try:
+                readable(fmt, data)
+            except Exception as e:  # noqa: BLE001 - any parse error is the failure
+                fail("-f %s %s: not readable: %s" % (fmt, " ".join(opts), e), data[:1000].decode("utf-8", "replace"))
+            text = data.decode("utf-8", "replace") if fmt != "pprof" else ""
+            if "--show-threads" in opts and fmt in ("collapsed", "flamechart") and "(thread " not in text:
+                fail("-f %s %s: no thread frame" % (fmt, " ".join(opts)), text[:1000])
+            if "-n" in opts and fmt == "collapsed" and re.search(r":heavy:\d", text):
+                fail("-f collapsed -n: a line number is shown", text[:1000])
+        print("options: %s, each with %s" % (", ".join(FORMATS), " ".join(opts)))
+
+
 def tool_version(pkg):
     try:
         with open(os.path.join(TOOLS, pkg, "package.json")) as f:
@@ -260,7 +309,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--pyflame", required=True)
     ap.add_argument("--python", required=True)
-    ap.add_argument("--format", required=True, choices=["flamechart", "table", "speedscope", "chrome"])
+    ap.add_argument("--format", required=True,
+                    choices=["flamechart", "table", "speedscope", "chrome", "options"])
     a = ap.parse_args()
     python = find_python(a.python)
     if not python:
@@ -272,6 +322,8 @@ def main():
         check_flamechart(pf, python)
     elif a.format == "table":
         check_table(pf, python)
+    elif a.format == "options":
+        check_options(pf, python)
     elif a.format == "speedscope":
         if not check_speedscope(pf, python):
             return SKIP
