@@ -379,6 +379,20 @@ int main(int argc, char **argv)
     if (o.bare_pid)
         fprintf(stderr, "pyflame: warning: a bare PID is deprecated; use -p %d\n", (int)o.pid);
     pf_log_set_sink(log_to_stderr, o.verbose ? PF_LOG_INFO : PF_LOG_WARN);
+    if (o.serve && pf_serve_check_addr(o.serve, &diag)) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg);
+        return 2;
+    }
+    if (o.top && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
+        fprintf(stderr, "pyflame: --top draws on a terminal: stdin and stdout must be one "
+                        "(to record to a file or a pipe, leave --top out)\n");
+        return 2;
+    }
+    if (o.native && !pf_unwind_available()) {
+        fprintf(stderr, "pyflame: --native: this pyflame was built without native stack support "
+                        "(libunwind); install libunwind-dev and rebuild\n");
+        return 1;
+    }
     if (o.dump && o.output && !(out = fopen(o.output, "we"))) {
         fprintf(stderr, "pyflame: cannot write %s: %s\n", o.output, strerror(errno));
         return 1;
@@ -388,20 +402,6 @@ int main(int argc, char **argv)
     if (!o.dump && pf_output_open(o.output, &output, &diag)) {
         fprintf(stderr, "pyflame: %s\n", diag.msg);
         return 1;
-    }
-    if (o.native && !pf_unwind_available()) {
-        fprintf(stderr, "pyflame: --native: this pyflame was built without native stack support "
-                        "(libunwind); install libunwind-dev and rebuild\n");
-        return 1;
-    }
-    if (o.serve && pf_serve_check_addr(o.serve, &diag)) {
-        fprintf(stderr, "pyflame: %s\n", diag.msg);
-        return 2;
-    }
-    if (o.top && (!isatty(STDIN_FILENO) || !isatty(STDOUT_FILENO))) {
-        fprintf(stderr, "pyflame: --top draws on a terminal: stdin and stdout must be one "
-                        "(to record to a file or a pipe, leave --top out)\n");
-        return 2;
     }
     install_signals();
 

@@ -133,11 +133,12 @@ def check_table(pf, python):
 
 def speedscope_view(tmp, name):
     """The profile tmp/name imported by speedscope in Chromium."""
-    if not (os.path.isdir(os.path.join(TOOLS, "puppeteer-core")) and os.path.exists(CHROMIUM)
-            and shutil.which("node")):
-        print("skipped: speedscope import of %s (puppeteer-core, chromium or node missing)" % name)
-        return None
     release = os.path.join(TOOLS, "speedscope", "dist", "release")
+    if not (os.path.isdir(os.path.join(TOOLS, "puppeteer-core")) and os.path.isdir(release)
+            and os.path.exists(CHROMIUM) and shutil.which("node")):
+        print("skipped: speedscope import of %s (speedscope, puppeteer-core, chromium or node "
+              "missing: scripts/test-tools)" % name)
+        return None
     for f in os.listdir(release):
         dst = os.path.join(tmp, f)
         if not os.path.exists(dst):
