@@ -559,6 +559,8 @@ int main(int argc, char **argv)
     if (o.top || o.serve) {
         /* The view, or the scrapes, were the output. */
         print_summary(st, agg, 0, &o);
+        if (o.stats)
+            print_stats(st, ran_at);
         status = 0;
         goto out;
     }
