@@ -148,6 +148,11 @@ static void record(struct pf_agg *a, uint32_t what, uint64_t count)
 void pf_agg_timeline_drop_before(struct pf_agg *a, uint64_t mono_ns)
 {
     size_t t = 0, e = 0;
+    /* A timeline that stopped for want of memory starts again once nobody
+     * needs anything up to now (--serve with no scrape waiting): what
+     * comes next is whole. */
+    if (a->nomem && mono_ns >= a->now)
+        a->nomem = false;
     while (t < a->ntimes && a->times[t] < mono_ns)
         t++;
     if (t == 0)
@@ -162,6 +167,11 @@ void pf_agg_timeline_drop_before(struct pf_agg *a, uint64_t mono_ns)
     a->nentries -= e;
     for (size_t i = 0; i < a->nentries; i++)
         a->entries[i].time -= (uint32_t)t;
+}
+
+bool pf_agg_timeline_complete(const struct pf_agg *a)
+{
+    return !a->nomem;
 }
 
 size_t pf_agg_timeline_count(const struct pf_agg *a)

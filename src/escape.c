@@ -1,6 +1,8 @@
 /* escape: one tested helper per output format (escape.h). */
 #include "pyflame/escape.h"
 
+#include <stdbool.h>
+
 int pf_utf8_len(const unsigned char *s)
 {
     unsigned c = s[0];
@@ -33,12 +35,16 @@ static const char REPLACEMENT[] = "\xef\xbf\xbd"; /* U+FFFD */
 /* The walk every format shares: invalid UTF-8 becomes U+FFFD, valid
  * multi-byte characters pass as they are, and each ASCII byte goes to the
  * format's own rule. */
-static void escape(FILE *out, const char *s, void (*ascii)(FILE *out, unsigned c))
+static void escape(FILE *out, const char *s, void (*ascii)(FILE *out, unsigned c), bool xml)
 {
     const unsigned char *p = (const unsigned char *)s;
     while (*p) {
         int n = pf_utf8_len(p);
-        if (n == 0) {
+        /* XML 1.0 allows neither U+FFFE nor U+FFFF (EF BF BE, EF BF BF). */
+        if (xml && n == 3 && p[0] == 0xef && p[1] == 0xbf && p[2] >= 0xbe) {
+            fputs(REPLACEMENT, out);
+            p += 3;
+        } else if (n == 0) {
             fputs(REPLACEMENT, out);
             p++;
         } else if (n > 1) {
@@ -67,7 +73,7 @@ static void json_ascii(FILE *out, unsigned c)
 void pf_escape_json(FILE *out, const char *s)
 {
     putc('"', out);
-    escape(out, s, json_ascii);
+    escape(out, s, json_ascii, false);
     putc('"', out);
 }
 
@@ -90,7 +96,7 @@ static void xml_ascii(FILE *out, unsigned c)
 
 void pf_escape_xml(FILE *out, const char *s)
 {
-    escape(out, s, xml_ascii);
+    escape(out, s, xml_ascii, true);
 }
 
 static void text_ascii(FILE *out, unsigned c)
@@ -100,5 +106,5 @@ static void text_ascii(FILE *out, unsigned c)
 
 void pf_escape_text(FILE *out, const char *s)
 {
-    escape(out, s, text_ascii);
+    escape(out, s, text_ascii, false);
 }

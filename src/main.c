@@ -3,6 +3,7 @@
  * attach/launch -> sample (read, decode, aggregate) -> detach -> write. */
 #include <errno.h>
 #include <stdint.h>
+#include <poll.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -273,6 +274,15 @@ static int64_t window_start_ns(const struct live *l, double elapsed)
     return l->window_unix_ns ? l->window_unix_ns : unix_now_ns() - (int64_t)(elapsed * 1e9);
 }
 
+/* A terminal that takes no output now (Ctrl-S, a stalled ssh) must not
+ * block the sampling thread: a target thread waiting on pyflame (a signal
+ * to pass on) would wait with it. The progress line is skipped instead. */
+static bool writable(int fd)
+{
+    struct pollfd p = {.fd = fd, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
 static void clear_progress(struct live *l)
 {
     if (l->progress_shown) {
@@ -285,6 +295,7 @@ static void clear_progress(struct live *l)
 static void flush(struct live *l, const struct pf_sampler_progress *p)
 {
     struct pf_diag diag = {{0}};
+    pf_priority_pause();
     l->wo.interval = p->interval;
     l->wo.duration = p->elapsed - l->window_start;
     l->wo.start_unix_ns = window_start_ns(l, p->elapsed);
@@ -292,6 +303,7 @@ static void flush(struct live *l, const struct pf_sampler_progress *p)
                         &diag)) {
         clear_progress(l);
         fprintf(stderr, "pyflame: %s; sampling goes on\n", diag.msg);
+        pf_priority_resume();
         return;
     }
     if (l->o->flush_reset) {
@@ -305,18 +317,24 @@ static void flush(struct live *l, const struct pf_sampler_progress *p)
         l->window_unix = l->window_unix_ns / 1000000000;
         l->window_no++;
     }
+    pf_priority_resume();
 }
 
 static void between_ticks(void *ctx, const struct pf_sampler_progress *p)
 {
     struct live *l = ctx;
     if (l->top) {
-        if (pf_top_update(l->top, p))
+        if (pf_top_update(l->top, p, writable(STDOUT_FILENO)))
             g_stop = 1; /* q: detach and end */
         return;
     }
     if (l->serve) {
+        bool work = pf_serve_due(l->serve);
+        if (work)
+            pf_priority_pause();
         pf_serve_poll(l->serve, l->agg, l->names, p->interval);
+        if (work)
+            pf_priority_resume();
         return;
     }
     if (g_flush) {
@@ -328,7 +346,7 @@ static void between_ticks(void *ctx, const struct pf_sampler_progress *p)
         flush(l, p);
         l->next_flush = p->elapsed + l->o->flush_every;
     }
-    if (l->progress && p->elapsed >= l->next_progress) {
+    if (l->progress && p->elapsed >= l->next_progress && writable(STDERR_FILENO)) {
         /* Shares of this window; samples of the whole run. */
         uint64_t window = pf_agg_stack_samples(l->agg) + pf_agg_idle(l->agg) + pf_agg_failed(l->agg);
         uint64_t samples = window + l->done_stacks + l->done_idle;

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 struct pf_output {
@@ -57,6 +58,12 @@ pf_err pf_output_open(const char *path, struct pf_output **out, struct pf_diag *
             return pf_diag_set(diag, PF_ERR_USAGE,
                                "-o %s: a '%%' must be %%t (time), %%n (window) or %%%% (a '%%')", path);
         }
+        struct stat st;
+        if (lstat(o->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+            /* A device, FIFO or symlink is written through (pf_output_write). */
+            *out = o;
+            return PF_OK;
+        }
         snprintf(tmp, sizeof(tmp), "%s.tmp", o->path);
         FILE *f = fopen(tmp, "we");
         if (!f) {
@@ -100,6 +107,22 @@ pf_err pf_output_write(struct pf_output *o, const struct pf_writer *w, const str
     char tmp[sizeof(o->path) + 8];
     if (!expand(o->tmpl, unix_s, n, o->path, sizeof(o->path)))
         return pf_diag_set(diag, PF_ERR_USAGE, "-o %s: the path is too long", o->tmpl);
+    /* Only a regular file (or none yet) is replaced by rename: a device
+     * (-o /dev/null, /dev/stdout), a FIFO or a symlink is written through,
+     * as it is; renaming over it would replace it (as root, /dev/null). */
+    struct stat st;
+    if (lstat(o->path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        FILE *f = fopen(o->path, "we");
+        if (!f)
+            return pf_diag_set(diag, PF_ERR_IO, "cannot write %s: %s", o->path, strerror(errno));
+        pf_err err = w->write(f, agg, names, wo);
+        int saved = errno;
+        if (fclose(f) != 0 && !err) {
+            err = PF_ERR_IO;
+            saved = errno;
+        }
+        return err ? pf_diag_set(diag, err, "writing %s failed: %s", o->path, strerror(saved)) : PF_OK;
+    }
     snprintf(tmp, sizeof(tmp), "%s.tmp", o->path);
     FILE *f = fopen(tmp, "we");
     if (!f)

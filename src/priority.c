@@ -24,6 +24,7 @@ struct sched_attr_v0 {
 
 static volatile sig_atomic_t g_current = PF_PRIORITY_NORMAL;
 static int g_nice;
+static struct rlimit g_old_rttime;
 
 static int set_attr(uint32_t policy, uint32_t priority, uint64_t runtime_ns)
 {
@@ -49,16 +50,22 @@ enum pf_priority pf_priority_raise(bool allow_realtime)
     g_nice = nice;
     /* One run under nice asked to yield: it gets no real-time. */
     if (allow_realtime && nice <= 0) {
-        /* The guard first: real-time without it is never risked. The soft
-         * limit signals, the hard one (never reached: the signal ends
-         * real-time) would kill. */
-        struct rlimit old, rl = {PF_PRIORITY_RT_SLICE_US, PF_PRIORITY_RT_SLICE_US * 20};
-        if (getrlimit(RLIMIT_RTTIME, &old) == 0 && setrlimit(RLIMIT_RTTIME, &rl) == 0) {
-            if (set_attr(SCHED_FIFO, 1, 0) == 0) {
-                g_current = PF_PRIORITY_REALTIME;
-                return PF_PRIORITY_REALTIME;
+        /* The guard first: real-time without it is never risked. Only the
+         * soft limit, which any process may raise back: the hard one (a
+         * kill) stays as it was, and the soft one is restored when
+         * pyflame goes back to time sharing, or if real-time is refused. */
+        struct rlimit rl;
+        if (getrlimit(RLIMIT_RTTIME, &g_old_rttime) == 0) {
+            rl = g_old_rttime;
+            if (rl.rlim_max == RLIM_INFINITY || rl.rlim_max > PF_PRIORITY_RT_SLICE_US)
+                rl.rlim_cur = PF_PRIORITY_RT_SLICE_US;
+            if (setrlimit(RLIMIT_RTTIME, &rl) == 0) {
+                if (set_attr(SCHED_FIFO, 1, 0) == 0) {
+                    g_current = PF_PRIORITY_REALTIME;
+                    return PF_PRIORITY_REALTIME;
+                }
+                setrlimit(RLIMIT_RTTIME, &g_old_rttime);
             }
-            setrlimit(RLIMIT_RTTIME, &old);
         }
     }
     /* 100 us: pyflame runs for microseconds per tick, so it never uses up
@@ -72,15 +79,33 @@ enum pf_priority pf_priority_raise(bool allow_realtime)
 
 void pf_priority_lower(void)
 {
+    if (g_current == PF_PRIORITY_REALTIME || g_current == PF_PRIORITY_DEMOTED)
+        setrlimit(RLIMIT_RTTIME, &g_old_rttime);
     if (g_current == PF_PRIORITY_REALTIME || g_current == PF_PRIORITY_SHORT_SLICE)
         set_attr(SCHED_OTHER, 0, 0);
+}
+
+void pf_priority_pause(void)
+{
+    if (g_current == PF_PRIORITY_REALTIME)
+        set_attr(SCHED_OTHER, 0, 100000);
+}
+
+void pf_priority_resume(void)
+{
+    if (g_current == PF_PRIORITY_REALTIME)
+        set_attr(SCHED_FIFO, 1, 0);
 }
 
 void pf_priority_on_sigxcpu(void)
 {
     /* Only syscalls here: this runs in a signal handler. */
-    if (g_current != PF_PRIORITY_REALTIME)
+    if (g_current != PF_PRIORITY_REALTIME) {
+        /* Not ours (RLIMIT_CPU, `ulimit -t`): what SIGXCPU does by default. */
+        signal(SIGXCPU, SIG_DFL);
+        raise(SIGXCPU);
         return;
+    }
     int saved = errno;
     set_attr(SCHED_OTHER, 0, 100000);
     g_current = PF_PRIORITY_DEMOTED;

@@ -84,10 +84,13 @@ static enum MHD_Result scrape(struct pf_serve *s, struct MHD_Connection *c)
             return reply(c, MHD_HTTP_BAD_REQUEST, "text/plain", bad, sizeof(bad) - 1, false);
         }
     }
-    struct job job = {.from = mono_ns()};
-    job.to = job.from + (uint64_t)seconds * 1000000000u;
+    struct job job = {0};
 
+    /* The window starts under the lock: the sampling thread trims the
+     * timeline under it too, so no sample of the window can go first. */
     pthread_mutex_lock(&s->lock);
+    job.from = mono_ns();
+    job.to = job.from + (uint64_t)seconds * 1000000000u;
     job.next = s->jobs;
     s->jobs = &job;
     atomic_fetch_add(&s->pending, 1);
@@ -227,6 +230,10 @@ static void build(struct pf_serve *s, struct job *j, const struct pf_agg *agg, c
                   double interval)
 {
     struct pf_agg *w;
+    /* A timeline that could not grow has a hole: no profile (500) rather
+     * than one that says N seconds and holds fewer. */
+    if (!pf_agg_timeline_complete(agg))
+        return;
     if (pf_agg_new(&w) != PF_OK)
         return;
     size_t n = pf_agg_timeline_count(agg);
@@ -267,28 +274,39 @@ static void build(struct pf_serve *s, struct job *j, const struct pf_agg *agg, c
     pf_agg_free(w);
 }
 
+bool pf_serve_due(struct pf_serve *s)
+{
+    if (atomic_load(&s->pending) == 0)
+        return false;
+    uint64_t now = mono_ns();
+    bool due = false;
+    pthread_mutex_lock(&s->lock);
+    for (struct job *j = s->jobs; j && !due; j = j->next)
+        due = !j->done && j->to <= now;
+    pthread_mutex_unlock(&s->lock);
+    return due;
+}
+
 void pf_serve_poll(struct pf_serve *s, struct pf_agg *agg, const struct pf_intern *names, double interval)
 {
+    pthread_mutex_lock(&s->lock);
     uint64_t now = mono_ns(), keep = now;
-    if (atomic_load(&s->pending) > 0) {
-        bool answered = false;
-        pthread_mutex_lock(&s->lock);
-        for (struct job *j = s->jobs; j; j = j->next) {
-            if (j->done)
-                continue;
-            if (j->to <= now) {
-                build(s, j, agg, names, interval);
-                j->done = answered = true;
-            } else if (j->from < keep) {
-                keep = j->from;
-            }
+    bool answered = false;
+    for (struct job *j = s->jobs; j; j = j->next) {
+        if (j->done)
+            continue;
+        if (j->to <= now) {
+            build(s, j, agg, names, interval);
+            j->done = answered = true;
+        } else if (j->from < keep) {
+            keep = j->from;
         }
-        if (answered)
-            pthread_cond_broadcast(&s->cond);
-        pthread_mutex_unlock(&s->lock);
     }
+    if (answered)
+        pthread_cond_broadcast(&s->cond);
     /* The timeline is kept only as far back as a scrape in progress needs. */
     pf_agg_timeline_drop_before(agg, keep);
+    pthread_mutex_unlock(&s->lock);
 }
 
 void pf_serve_stop(struct pf_serve *s)
@@ -299,8 +317,7 @@ void pf_serve_stop(struct pf_serve *s)
     s->stopping = true;
     pthread_cond_broadcast(&s->cond);
     pthread_mutex_unlock(&s->lock);
-    MHD_stop_daemon(s->daemon);
-    close(s->fd);
+    MHD_stop_daemon(s->daemon); /* closes the listening socket too */
     pthread_cond_destroy(&s->cond);
     pthread_mutex_destroy(&s->lock);
     free(s);

@@ -228,7 +228,8 @@ static void redraw(struct pf_top *t)
     struct pf_top_row *rows = NULL;
     size_t n = 0;
     uint64_t context = 0;
-    if (pf_top_rows(t->agg, t->names, t->cumulated ? NULL : t->delta, &q, &rows, &n, &context) != PF_OK)
+    if (pf_top_rows(t->agg, t->names, t->cumulated ? NULL : t->delta, t->nprev, &q, &rows, &n,
+                    &context) != PF_OK)
         return;
     draw(t, rows, n, context);
     /* Enter opens the row as drawn. */
@@ -301,7 +302,7 @@ static void key(struct pf_top *t, int c, bool *quit)
     t->dirty = true;
 }
 
-bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p)
+bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p, bool can_draw)
 {
     bool quit = false;
     int c;
@@ -317,7 +318,7 @@ bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p)
         t->next_refresh = p->elapsed + t->delay;
         t->dirty = true;
     }
-    if (t->dirty)
+    if (t->dirty && can_draw)
         redraw(t);
     return false;
 }

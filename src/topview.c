@@ -71,7 +71,8 @@ static long find_path(const struct pf_intern *names, const uint32_t *frames, siz
 }
 
 pf_err pf_top_rows(const struct pf_agg *agg, const struct pf_intern *names, const uint64_t *counts,
-                   const struct pf_top_query *q, struct pf_top_row **out, size_t *n, uint64_t *context)
+                   size_t ncounts, const struct pf_top_query *q, struct pf_top_row **out, size_t *n,
+                   uint64_t *context)
 {
     struct rows r = {0};
     size_t nstacks = pf_agg_stack_count(agg);
@@ -85,7 +86,7 @@ pf_err pf_top_rows(const struct pf_agg *agg, const struct pf_intern *names, cons
         uint64_t count;
         pf_agg_stack_at(agg, s, &frames, &depth, &count);
         if (counts)
-            count = counts[s];
+            count = s < ncounts ? counts[s] : 0;
         if (!count)
             continue;
         size_t from = q->skip_threads && depth && is_thread_root(names, frames[0]) ? 1 : 0;

@@ -17,6 +17,7 @@
  * time each was entered. */
 struct track {
     int tid;
+    uint64_t last; /* the last instant it had a sample */
     uint32_t *frames;
     uint64_t *since;
     size_t depth, cap;
@@ -151,6 +152,8 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
     uint64_t interval_ns = (uint64_t)(opts->interval * 1e9), last = 0;
     pf_err err = PF_OK;
 
+    if (!pf_agg_timeline_complete(agg))
+        return PF_ERR_NOMEM; /* a time line with a hole would lie */
     c.tracks = calloc(pf_agg_stack_count(agg) + 1, sizeof(*c.tracks));
     if (!c.tracks)
         return PF_ERR_NOMEM;
@@ -165,6 +168,14 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
         uint64_t t;
         uint32_t what;
         pf_agg_timeline_at(agg, i, &t, &what);
+        if (i && t != last) {
+            /* A new tick: a track with no sample at the last one (its
+             * thread was not read then: GIL mode, -x) ends there, rather
+             * than run on to its next sample. */
+            for (size_t k = 0; k < c.ntracks; k++)
+                if (c.tracks[k].last != last)
+                    close_to(&c, &c.tracks[k], 0, last);
+        }
         last = t;
         if (what == PF_AGG_IDLE || PF_AGG_IS_FAILED(what)) {
             /* No thread is known for it: every track's frames end. */
@@ -179,6 +190,7 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
         pf_agg_stack_at(agg, what, &ids, &depth, &count);
         int tid = pf_writer_thread_of(names, ids, depth, &label);
         struct track *tr = track_for(&c, tid, label);
+        tr->last = t;
         if (tid) {
             /* The thread frame names the track; it is no event of its own. */
             ids++;
@@ -188,7 +200,7 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
         err = open_stack(tr, ids, depth, t);
     }
     for (size_t k = 0; k < c.ntracks; k++) {
-        close_to(&c, &c.tracks[k], 0, last + interval_ns);
+        close_to(&c, &c.tracks[k], 0, c.tracks[k].last == last ? last + interval_ns : last);
         free(c.tracks[k].frames);
         free(c.tracks[k].since);
     }

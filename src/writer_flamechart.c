@@ -11,6 +11,8 @@ static pf_err write_flamechart(FILE *out, const struct pf_agg *agg, const struct
 {
     char frame[PF_MAX_STRING * 2 + 64];
     size_t n = pf_agg_timeline_count(agg);
+    if (!pf_agg_timeline_complete(agg))
+        return PF_ERR_NOMEM; /* a time line with a hole would lie */
 
     for (size_t i = 0; i < n; i++) {
         uint64_t t;

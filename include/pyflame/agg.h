@@ -4,6 +4,7 @@
 #ifndef PYFLAME_AGG_H
 #define PYFLAME_AGG_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -66,12 +67,16 @@ void pf_agg_set_time(struct pf_agg *a, uint64_t mono_ns);
 #define PF_AGG_FAILED_REASON(what) ((enum pf_fail_reason)(UINT32_MAX - 1 - (what)))
 
 size_t pf_agg_timeline_count(const struct pf_agg *a);
+/* False once the timeline could not grow (out of memory): it stopped
+ * there, and a format with time must not present it as whole. */
+bool pf_agg_timeline_complete(const struct pf_agg *a);
 /* Entry i, in the order sampled: its tick's instant (the monotonic clock
  * given to pf_agg_set_time) and what it was. */
 void pf_agg_timeline_at(const struct pf_agg *a, size_t i, uint64_t *mono_ns, uint32_t *what);
 
 /* Drop the timeline's entries older than mono_ns (--serve keeps only the
- * last minutes). The counts and stacks stay. */
+ * last minutes). The counts and stacks stay. Dropping everything up to the
+ * last tick also restarts a timeline that had run out of memory. */
 void pf_agg_timeline_drop_before(struct pf_agg *a, uint64_t mono_ns);
 
 #endif

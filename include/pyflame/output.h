@@ -4,7 +4,9 @@
  * never sees half a file. PATH may hold placeholders, filled in at each
  * write: %t the Unix time (seconds) the profile's window started, %n the
  * window's number from 0 (--flush-reset), %% a '%'. Without -o the profile
- * goes to stdout, once, at the end. */
+ * goes to stdout, once, at the end. A PATH that exists and is not a
+ * regular file (a device such as /dev/null, a FIFO, a symlink) is written
+ * through instead: renaming over it would replace it. */
 #ifndef PYFLAME_OUTPUT_H
 #define PYFLAME_OUTPUT_H
 

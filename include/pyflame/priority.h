@@ -11,8 +11,9 @@
  * priority 1 when it may (CAP_SYS_NICE, or RLIMIT_RTPRIO), with two
  * guards:
  *  - SCHED_RESET_ON_FORK: nothing pyflame starts inherits the policy;
- *  - RLIMIT_RTTIME: running PF_PRIORITY_RT_SLICE_US without blocking
- *    means pyflame cannot keep up; the kernel then sends SIGXCPU, and
+ *  - RLIMIT_RTTIME (its soft limit only, restored after): running
+ *    PF_PRIORITY_RT_SLICE_US without blocking means pyflame cannot keep
+ *    up; the kernel then sends SIGXCPU, and
  *    pf_priority_on_sigxcpu() puts pyflame back to time sharing for the
  *    rest of the run, so it can never take a CPU from the machine.
  * Otherwise (not permitted, --no-realtime) it asks for a short time slice,
@@ -41,7 +42,14 @@ enum pf_priority pf_priority_raise(bool allow_realtime);
 /* Back to time sharing (the write at the end has no schedule to keep). */
 void pf_priority_lower(void);
 
-/* The SIGXCPU handler's work: async-signal-safe. */
+/* Around work between ticks that may run long (a flush, a scrape's
+ * profile): time-shared for it, so it neither takes a CPU from the machine
+ * nor uses up the RLIMIT_RTTIME guard. */
+void pf_priority_pause(void);
+void pf_priority_resume(void);
+
+/* The SIGXCPU handler's work: async-signal-safe. A SIGXCPU that is not
+ * the guard's (RLIMIT_CPU) gets its default action. */
 void pf_priority_on_sigxcpu(void);
 
 /* What pyflame ran at: the last raise, or DEMOTED if the guard fired. */

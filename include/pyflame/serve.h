@@ -17,6 +17,7 @@
 #ifndef PYFLAME_SERVE_H
 #define PYFLAME_SERVE_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "pyflame/agg.h"
@@ -39,6 +40,10 @@ pf_err pf_serve_check_addr(const char *addr, struct pf_diag *diag);
 
 /* "http://127.0.0.1:6060" as bound. */
 const char *pf_serve_url(const struct pf_serve *s);
+
+/* True when a scrape's window has ended: pf_serve_poll will build a
+ * profile (main lowers pyflame's priority around that work). */
+bool pf_serve_due(struct pf_serve *s);
 
 /* From the sampling thread, between ticks: answer the scrapes whose window
  * has ended, from agg's timeline; drop what no scrape can still need.

@@ -11,8 +11,9 @@
  *    "(thread TID NAME)" frames, so the first level lists the threads).
  * own: samples in which the row's function was the innermost frame; total:
  * in which it was there at all (once per stack, however deep it recursed).
- * counts[i] replaces stack i's count (the last interval's samples), or NULL
- * for the aggregate's own (cumulated). */
+ * counts[i] replaces stack i's count (the last interval's samples; stacks
+ * from ncounts on, new since, count 0), or NULL for the aggregate's own
+ * (cumulated). */
 #ifndef PYFLAME_TOPVIEW_H
 #define PYFLAME_TOPVIEW_H
 
@@ -48,7 +49,7 @@ struct pf_top_query {
 /* The rows of a view, sorted, into *rows (malloc'd; the caller frees).
  * *context: the samples the view covers (those whose stack holds the path). */
 pf_err pf_top_rows(const struct pf_agg *agg, const struct pf_intern *names, const uint64_t *counts,
-                   const struct pf_top_query *q, struct pf_top_row **rows, size_t *n,
+                   size_t ncounts, const struct pf_top_query *q, struct pf_top_row **rows, size_t *n,
                    uint64_t *context);
 
 /* The function of a frame id. */

@@ -19,6 +19,7 @@ import pty
 import re
 import select
 import signal
+import stat
 import subprocess
 import sys
 import tempfile
@@ -75,6 +76,35 @@ def case_flush(pf, python, tmp):
         fail("the temporary file was left behind")
     print("flush: %d reads racing the writer, all whole; %d versions seen, growing; final %d samples"
           % (reads, len(totals), final))
+
+
+def case_special(pf, python, tmp):
+    """-o at something that is not a regular file is written through, not
+    replaced: a FIFO stays a FIFO (its reader gets the profile), a symlink
+    stays a symlink (its target gets it). As root, -o /dev/null must not
+    turn /dev/null into a file."""
+    fifo = os.path.join(tmp, "fifo")
+    os.mkfifo(fifo)
+    got = []
+    reader = threading.Thread(target=lambda: got.append(open(fifo).read()))
+    reader.start()
+    p = subprocess.run([pf, "-r", "0.002", "-o", fifo, "-t", python, FORMATS, "0.3"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    reader.join(30)
+    if p.returncode != 0 or not got or whole(got[0], "the FIFO's reader") == 0:
+        fail("-o FIFO: exit %d, read %r" % (p.returncode, got[:1]), "", p.stderr)
+    if not stat.S_ISFIFO(os.lstat(fifo).st_mode):
+        fail("-o FIFO: the FIFO was replaced")
+    target = os.path.join(tmp, "real.txt")
+    link = os.path.join(tmp, "link.txt")
+    os.symlink(target, link)
+    p = subprocess.run([pf, "-r", "0.002", "-o", link, "-t", python, FORMATS, "0.3"],
+                       stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True, timeout=120)
+    if p.returncode != 0 or not os.path.islink(link) or not os.path.exists(target):
+        fail("-o SYMLINK: exit %d, still a link %r" % (p.returncode, os.path.islink(link)), "", p.stderr)
+    with open(target) as f:
+        whole(f.read(), "the symlink's target")
+    print("special: a FIFO and a symlink written through, neither replaced")
 
 
 def case_sigusr1(pf, python, tmp):
@@ -201,6 +231,8 @@ def main():
     if p.returncode != 2 or "give -o PATH" not in p.stderr:
         fail("--flush-every without -o: exit %d, %r" % (p.returncode, p.stderr))
     tmp = tempfile.mkdtemp(prefix="pyflame-live-")
+    if a.case == "flush":
+        case_special(pf, python, tempfile.mkdtemp(prefix="pyflame-live-"))
     {"flush": case_flush, "sigusr1": case_sigusr1, "reset": case_reset,
      "progress": case_progress}[a.case](pf, python, tmp)
     return 0

@@ -62,7 +62,7 @@ static void flat_view(void **state)
     struct pf_top_row *rows;
     size_t n;
     uint64_t context;
-    assert_int_equal(pf_top_rows(f.a, f.t, NULL, &q, &rows, &n, &context), PF_OK);
+    assert_int_equal(pf_top_rows(f.a, f.t, NULL, 0, &q, &rows, &n, &context), PF_OK);
     assert_int_equal(context, 16);
     assert_int_equal(n, 4); /* <module>, main, heavy, light: no thread rows */
     const struct pf_top_row *heavy = find(rows, n, pf_top_fn_of(f.t, f.heavy));
@@ -79,7 +79,7 @@ static void flat_view(void **state)
     assert_int_equal(rows[2].fn, pf_top_fn_of(f.t, f.heavy));
     free(rows);
     q.sort = PF_TOP_BY_OWN;
-    assert_int_equal(pf_top_rows(f.a, f.t, NULL, &q, &rows, &n, &context), PF_OK);
+    assert_int_equal(pf_top_rows(f.a, f.t, NULL, 0, &q, &rows, &n, &context), PF_OK);
     assert_int_equal(rows[0].fn, pf_top_fn_of(f.t, f.heavy));
     assert_int_equal(rows[1].fn, pf_top_fn_of(f.t, f.light));
     free(rows);
@@ -97,7 +97,7 @@ static void callees_view(void **state)
     struct pf_top_row *rows;
     size_t n;
     uint64_t context;
-    assert_int_equal(pf_top_rows(f.a, f.t, NULL, &q, &rows, &n, &context), PF_OK);
+    assert_int_equal(pf_top_rows(f.a, f.t, NULL, 0, &q, &rows, &n, &context), PF_OK);
     assert_int_equal(context, 12);
     assert_int_equal(n, 3);
     assert_int_equal(find(rows, n, pf_top_fn_of(f.t, f.heavy))->total, 8);
@@ -109,7 +109,7 @@ static void callees_view(void **state)
     pf_top_fn path2[] = {pf_top_fn_of(f.t, f.main_), pf_top_fn_of(f.t, f.heavy)};
     q.path = path2;
     q.npath = 2;
-    assert_int_equal(pf_top_rows(f.a, f.t, NULL, &q, &rows, &n, &context), PF_OK);
+    assert_int_equal(pf_top_rows(f.a, f.t, NULL, 0, &q, &rows, &n, &context), PF_OK);
     assert_int_equal(context, 8);
     assert_int_equal(find(rows, n, PF_TOP_SELF)->own, 6);
     assert_int_equal(find(rows, n, pf_top_fn_of(f.t, f.heavy))->total, 2);
@@ -129,18 +129,23 @@ static void threads_and_interval(void **state)
     struct pf_top_row *rows;
     size_t n;
     uint64_t context;
-    assert_int_equal(pf_top_rows(f.a, f.t, NULL, &q, &rows, &n, &context), PF_OK);
+    assert_int_equal(pf_top_rows(f.a, f.t, NULL, 0, &q, &rows, &n, &context), PF_OK);
     assert_int_equal(n, 2);
     assert_int_equal(rows[0].fn, pf_top_fn_of(f.t, f.th1));
     assert_int_equal(rows[0].total, 12);
     assert_int_equal(rows[1].total, 4);
     free(rows);
     uint64_t counts[] = {0, 0, 0, 0, 5}; /* only the worker ran lately */
-    assert_int_equal(pf_top_rows(f.a, f.t, counts, &q, &rows, &n, &context), PF_OK);
+    assert_int_equal(pf_top_rows(f.a, f.t, counts, 5, &q, &rows, &n, &context), PF_OK);
     assert_int_equal(n, 1);
     assert_int_equal(rows[0].fn, pf_top_fn_of(f.t, f.th2));
     assert_int_equal(rows[0].total, 5);
     assert_int_equal(context, 5);
+    free(rows);
+    /* Stacks newer than the counts (seen since the last refresh) count 0. */
+    assert_int_equal(pf_top_rows(f.a, f.t, counts, 2, &q, &rows, &n, &context), PF_OK);
+    assert_int_equal(n, 0);
+    assert_int_equal(context, 0);
     free(rows);
     pf_agg_free(f.a);
     pf_intern_free(f.t);
