@@ -30,7 +30,7 @@ struct pf_top {
      * difference since. */
     uint64_t *prev, *delta;
     size_t nprev;
-    double next_refresh;
+    double next_refresh, next_keys;
     bool dirty; /* a key changed the view: redraw now */
     struct pf_top_row *rows; /* as last drawn */
     size_t nrows;
@@ -306,8 +306,13 @@ bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p, bool c
 {
     bool quit = false;
     int c;
-    while ((c = getch()) != ERR && !quit)
-        key(t, c, &quit);
+    /* Keys 50 times a second, not at every tick: each look is a read(2),
+     * and at 1 kHz that was a fifth of pyflame's CPU. */
+    if (p->elapsed >= t->next_keys) {
+        t->next_keys = p->elapsed + 0.02;
+        while ((c = getch()) != ERR && !quit)
+            key(t, c, &quit);
+    }
     if (quit)
         return true;
     bool due = p->elapsed >= t->next_refresh;
