@@ -324,7 +324,7 @@ static void between_ticks(void *ctx, const struct pf_sampler_progress *p)
 {
     struct live *l = ctx;
     if (l->top) {
-        if (pf_top_update(l->top, p, writable(STDOUT_FILENO)))
+        if (pf_top_update(l->top, p))
             g_stop = 1; /* q: detach and end */
         return;
     }

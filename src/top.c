@@ -2,6 +2,7 @@
 #include "pyflame/top.h"
 
 #include <curses.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -302,7 +303,15 @@ static void key(struct pf_top *t, int c, bool *quit)
     t->dirty = true;
 }
 
-bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p, bool can_draw)
+/* A terminal that takes no output now (Ctrl-S, a stalled ssh) must not
+ * block the sampling thread: the redraw waits for the next chance. */
+static bool can_draw(void)
+{
+    struct pollfd p = {.fd = STDOUT_FILENO, .events = POLLOUT};
+    return poll(&p, 1, 0) == 1 && (p.revents & POLLOUT);
+}
+
+bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p)
 {
     bool quit = false;
     int c;
@@ -323,7 +332,7 @@ bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p, bool c
         t->next_refresh = p->elapsed + t->delay;
         t->dirty = true;
     }
-    if (t->dirty && can_draw)
+    if (t->dirty && can_draw())
         redraw(t);
     return false;
 }

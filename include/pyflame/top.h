@@ -27,10 +27,10 @@ pf_err pf_top_start(const struct pf_agg *agg, const struct pf_intern *names, con
                     double asked_interval, double delay, bool threads, struct pf_top **out,
                     struct pf_diag *diag);
 
-/* Between ticks: read keys, redraw when due and can_draw (the terminal
- * takes output now: a stalled one must not block sampling). Returns true
- * when q was pressed. */
-bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p, bool can_draw);
+/* Between ticks: read keys, redraw when due and the terminal takes output
+ * (a stalled one must not block sampling). Returns true when q was
+ * pressed. */
+bool pf_top_update(struct pf_top *t, const struct pf_sampler_progress *p);
 
 /* Give the terminal back. */
 void pf_top_end(struct pf_top *t);
