@@ -231,8 +231,9 @@ static void print_stats(const struct pf_sampler_stats *st, enum pf_priority ran_
     fputc('\n', stderr);
 }
 
-/* What main does between two ticks: flushes (SIGUSR1, --flush-every) and
- * the progress line. */
+/* What main does between two ticks, while the target runs: flushes
+ * (SIGUSR1, --flush-every), the progress line, --top's screen and
+ * --serve's scrapes (design.md, "One sample, end to end"). */
 struct live {
     const struct pf_options *o;
     const struct pf_writer *writer;
