@@ -144,7 +144,8 @@ pf_err pf_top_rows(const struct pf_agg *agg, const struct pf_intern *names, cons
     }
     free(seen);
     g_sort = q->sort;
-    qsort(r.v, r.n, sizeof(*r.v), cmp_row);
+    if (r.n)
+        qsort(r.v, r.n, sizeof(*r.v), cmp_row);
     *out = r.v;
     *n = r.n;
     return PF_OK;

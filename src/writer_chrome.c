@@ -207,7 +207,8 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
     free(c.tracks);
     if (c.nomem && !err)
         err = PF_ERR_NOMEM;
-    qsort(c.events, c.nevents, sizeof(*c.events), cmp_event);
+    if (c.nevents)
+        qsort(c.events, c.nevents, sizeof(*c.events), cmp_event);
     for (size_t i = 0; i < c.nevents; i++)
         print_event(&c, &c.events[i]);
     free(c.events);
