@@ -537,11 +537,6 @@ int main(int argc, char **argv)
         fflush(stderr);
     }
     err = pf_sampler_run(sampler, &g_stop, &diag);
-    pf_top_end(live.top);
-    live.top = NULL;
-    pf_serve_stop(live.serve);
-    live.serve = NULL;
-    clear_progress(&live);
     enum pf_priority ran_at = pf_priority_current();
     pf_priority_lower();
     const struct pf_sampler_stats *st = pf_sampler_stats(sampler);
@@ -551,6 +546,14 @@ int main(int argc, char **argv)
     bool exited = pf_proc_exit_status(proc, &wstatus);
     pf_proc_detach(proc);
     proc = NULL;
+    /* Only now, the target let go: giving the terminal back, or waiting
+     * for the HTTP connections to close, may take a while, and a thread of
+     * the target must not wait on pyflame meanwhile (a signal to pass on). */
+    pf_top_end(live.top);
+    live.top = NULL;
+    pf_serve_stop(live.serve);
+    live.serve = NULL;
+    clear_progress(&live);
     /* From here a signal has nothing left to cut short: let an interrupted
      * write go on instead of failing with EINTR (a second Ctrl-C, or the
      * SIGTERM of a supervisor, while the profile is written). */
