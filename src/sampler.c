@@ -206,7 +206,8 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         }
         if (err || *stop)
             break;
-        bool late = pf_tick_now_ns() > deadline + interval;
+        uint64_t tick_at = pf_tick_now_ns();
+        bool late = tick_at > deadline + interval;
 
         if (!s->stats.target_found) {
             err = discover(s, run_start, diag);
@@ -222,12 +223,13 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
              * samples of one instant. */
             if (s->opts.on_schedule)
                 s->opts.on_schedule(s->opts.on_schedule_ctx);
-            start = sched_start = pf_tick_now_ns();
+            start = sched_start = tick_at = pf_tick_now_ns();
             tick = 0;
         }
         s->tick.tick_no++;
-        /* The instant the tick's samples belong to (formats with time). */
-        pf_agg_set_time(s->tick.agg, pf_tick_now_ns());
+        /* The instant the tick's samples belong to (formats with time):
+         * the clock read that decided the tick was due. */
+        pf_agg_set_time(s->tick.agg, tick_at);
         if (pf_proc_group_stopped(s->proc)) {
             /* Stopped by job control: nothing runs. */
             pf_agg_add_idle(s->tick.agg, 1);
@@ -276,7 +278,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         }
         if (s->opts.between_ticks && s->stats.target_found) {
             struct pf_sampler_progress p = {
-                .elapsed = (double)(pf_tick_now_ns() - sched_start) / 1e9,
+                .elapsed = (double)(now - sched_start) / 1e9,
                 .ticks = s->stats.ticks,
                 .interval = (double)interval / 1e9,
                 .py_major = s->target.version.major,
