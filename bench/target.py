@@ -8,11 +8,16 @@
 #     busy8sleep8  8 threads sharing the work with a ~15-frame stack, and 8
 #                  threads blocked in Event.wait() (17 Python threads with
 #                  the main thread, all started before READY)
-#     altXms       the main thread alternates busy() (WORK loop iterations,
-#                  CPU bound) and rest() (time.sleep of X/2 ms), CYCLES
-#                  times: a period of X ms (alt10ms: 100 Hz, alt1ms: 1 kHz).
-#                  Prints "busy_share S": the time spent in busy() over the
-#                  time spent in busy() and rest(), measured by the target.
+#     altXms       the main thread alternates busy() (CPU work for X/2 ms of
+#                  wall time, by its clock) and rest() (time.sleep of X/2
+#                  ms), CYCLES times: a period of X ms (alt10ms: 100 Hz,
+#                  alt1ms: 1 kHz). Prints "busy_share S": the time spent in
+#                  busy() over the time spent in busy() and rest(), measured
+#                  by the target.
+#     altworkXms   the same, but busy() does WORK loop iterations: a stop
+#                  (or a wait for a CPU) lengthens its busy phase, so its
+#                  share counts the profiler's own cost as CPU work, which
+#                  no stopping sampler can see (docs/performance.md).
 #     calibrate    prints "ips N": loop iterations per second of work()
 #   WORK: loop iterations in all (altXms: per busy() call).
 # Writes READY ("ready PID"), then spins in waiting(), holding the GIL, until
@@ -61,6 +66,19 @@ def busy(n):
     return clock() - t0
 
 
+def busy_for(seconds):
+    # The loop is inline, as in busy(); it ends when its half period has
+    # passed, however long the profiler held the thread meanwhile.
+    t0 = clock()
+    end = t0 + seconds
+    total = 0
+    i = 0
+    while clock() < end:
+        total = (total + i * i) % 1000003
+        i += 1
+    return clock() - t0
+
+
 def rest(seconds):
     t0 = clock()
     time.sleep(seconds)
@@ -73,10 +91,10 @@ def waiting(flag):
         pass
 
 
-def alternate(n, half_period, cycles):
+def alternate(n, half_period, cycles, fixed_work):
     busy_s = rest_s = 0.0
     for _ in xrange(cycles):
-        busy_s += busy(n)
+        busy_s += busy(n) if fixed_work else busy_for(half_period)
         rest_s += rest(half_period)
     return busy_s / (busy_s + rest_s)
 
@@ -138,8 +156,11 @@ def main():
         stop.set()
         for t in sleepers:
             t.join()
+    elif kind.startswith("altwork") and kind.endswith("ms"):
+        share = alternate(total, float(kind[7:-2]) / 1000 / 2, cycles, True)
+        print("busy_share %.4f" % share)
     elif kind.startswith("alt") and kind.endswith("ms"):
-        share = alternate(total, float(kind[3:-2]) / 1000 / 2, cycles)
+        share = alternate(total, float(kind[3:-2]) / 1000 / 2, cycles, False)
         print("busy_share %.4f" % share)
     else:
         sys.exit("unknown kind " + kind)

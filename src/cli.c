@@ -66,8 +66,9 @@ static const char USAGE[] =
     "      --nonblocking        never stop the target: read each stack live, twice, and\n"
     "                           count it as failed (\"stack changed while read\") when\n"
     "                           the two reads differ; cannot be used with --native\n"
-    "      --jitter             take each sample at a random point of the first half of\n"
-    "                           its interval, so periodic work cannot alias with -r\n"
+    "      --no-jitter          take the samples exactly every -r seconds, as Pyflame\n"
+    "                           did; by default each is at a random instant of its\n"
+    "                           interval, so periodic work cannot stay in step with -r\n"
     "      --no-realtime        sample at normal priority; by default pyflame runs at\n"
     "                           real-time priority 1 when permitted, so its samples\n"
     "                           are on time while the target computes\n"
@@ -110,7 +111,7 @@ static bool parse_pid(const char *text, pid_t *out)
     return true;
 }
 
-enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER,
+enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER, OPT_NO_JITTER,
        OPT_NONBLOCKING, OPT_NO_REALTIME, OPT_FLAMECHART, OPT_SORT, OPT_TABLE_LINES,
        OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET, OPT_TOP, OPT_DELAY, OPT_SERVE };
 
@@ -130,7 +131,8 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"show-threads", no_argument, NULL, OPT_SHOW_THREADS},
         {"dump", no_argument, NULL, 'd'},
         {"stats", no_argument, NULL, OPT_STATS},
-        {"jitter", no_argument, NULL, OPT_JITTER},
+        {"jitter", no_argument, NULL, OPT_JITTER}, /* the default; kept for scripts */
+        {"no-jitter", no_argument, NULL, OPT_NO_JITTER},
         {"native", no_argument, NULL, OPT_NATIVE},
         {"nonblocking", no_argument, NULL, OPT_NONBLOCKING},
         {"no-realtime", no_argument, NULL, OPT_NO_REALTIME},
@@ -148,7 +150,8 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
-    struct pf_options o = {.seconds = 1.0, .rate = 0.01, .line_numbers = true, .delay = 1.0};
+    struct pf_options o = {.seconds = 1.0, .rate = 0.01, .line_numbers = true, .delay = 1.0,
+                         .jitter = true};
     bool seconds_given = false, trace = false;
     int c;
 
@@ -193,6 +196,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case 'd': o.dump = true; break;
         case OPT_STATS: o.stats = true; break;
         case OPT_JITTER: o.jitter = true; break;
+        case OPT_NO_JITTER: o.jitter = false; break;
         case OPT_NATIVE: o.native = true; break;
         case OPT_NONBLOCKING: o.nonblocking = true; break;
         case OPT_NO_REALTIME: o.no_realtime = true; break;

@@ -182,11 +182,16 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         if (s->opts.dump || s->opts.native)
             s->tick.stop_budget_ns = 0;
         if (s->opts.jitter) {
-            /* Anywhere in the first half of the tick's interval, so that work
-             * the target does at a fixed period cannot stay in step with the
-             * samples; the schedule itself does not drift. */
+            /* At a uniformly random instant of the tick's interval (one
+             * sample per interval, so the rate does not drift). On a fixed
+             * grid, work the target does at the sampling period, or at a
+             * multiple of it, stays in step with the samples; and as each
+             * stop delays the target a little, that step slides through
+             * its busy phases faster than through its sleeps, which
+             * under-reports the busy part (docs/performance.md,
+             * "Scheduling"). */
             jitter_state = jitter_state * 6364136223846793005ull + 1442695040888963407ull;
-            deadline += (jitter_state >> 33) % (interval / 2 + 1);
+            deadline += (jitter_state >> 33) % interval;
         }
         /* Wait for the tick, handling the target's ptrace events (signals to
          * re-inject, new threads) as they come. A tick whose time has passed

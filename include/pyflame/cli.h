@@ -27,7 +27,7 @@ struct pf_options {
     bool dump;          /* -d */
     bool stats;         /* --stats */
     bool native;        /* --native */
-    bool jitter;        /* --jitter */
+    bool jitter;        /* true unless --no-jitter */
     bool nonblocking;   /* --nonblocking */
     const char *format; /* -f/--format, --flamechart; NULL: from -o's extension, else collapsed */
     bool sort_own;      /* --sort=own (table) */

@@ -135,8 +135,10 @@ static void thread_flags(void **state)
     assert_int_equal(PARSE(&o, &d, "--threads", "--show-threads", "-x", "-p", "5"), PF_OK);
     assert_true(o.threads);
     assert_true(o.show_threads);
+    assert_true(o.jitter); /* the default */
+    assert_int_equal(PARSE(&o, &d, "--no-jitter", "-p", "5"), PF_OK);
     assert_false(o.jitter);
-    assert_int_equal(PARSE(&o, &d, "--jitter", "-p", "5"), PF_OK);
+    assert_int_equal(PARSE(&o, &d, "--no-jitter", "--jitter", "-p", "5"), PF_OK);
     assert_true(o.jitter);
     assert_int_equal(PARSE(&o, &d, "--threads", "--show-threads", "-x", "-p", "5"), PF_OK);
     assert_true(o.exclude_idle);
