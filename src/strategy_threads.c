@@ -10,9 +10,12 @@
  *  2. every thread's stack is copied live twice, all threads in one
  *     batched read each time (pf_tick_copy_live): the copy of the instant
  *     of the look, and its confirmation;
- *  3. every running thread is interrupted, all the stops are awaited
- *     (pf_proc_stop_threads), one batched read copies them all, and they
- *     are resumed;
+ *  3. every running thread that may be running Python is interrupted: the
+ *     GIL holder, and any thread whose two copies disagree (a running
+ *     thread that holds no GIL and whose copies agree cannot move its
+ *     Python frames, and is counted from its copy without a stop); all
+ *     the stops are awaited (pf_proc_stop_threads), one batched read
+ *     copies them all, and they are resumed;
  *  4. for a running thread the stopped copy is counted if it shows the
  *     same calls as the live one (only the innermost line moved on); if
  *     the thread called or returned in between, the live copy is counted,
@@ -173,11 +176,28 @@ static pf_err threads_tick(struct pf_tick *t)
         return PF_OK;
     }
     /* The instant of the look: every thread, live, twice. */
-    if ((err = pf_tick_copy_live(t, t->batch, nb, false, NULL, NULL)))
+    uint64_t gil1 = 0, gil2 = 0;
+    if ((err = pf_tick_copy_live(t, t->batch, nb, false, &gil1, &gil2)))
         return err;
-    for (size_t i = 0; i < nb; i++)
-        if (t->batch[i]->stop)
-            t->batch[i]->failed = PF_FAIL__COUNT; /* a live copy that tore: the stop decides */
+    for (size_t i = 0; i < nb; i++) {
+        struct pf_thread_slot *s = t->batch[i];
+        if (!s->stop)
+            continue;
+        /* Only the thread holding the GIL runs Python code; the others
+         * wait for it, or run C code that released it, and cannot change
+         * their Python frames until they take it. A running thread that
+         * held it at none of the three reads (the look and both copies)
+         * and whose two copies agree needs no stop: the copy is of the
+         * instant of the look. This is what keeps 2.7's --threads on
+         * schedule: its waiting threads are runnable, and each would need
+         * a CPU to stop. */
+        uint64_t a = s->tstate_addr;
+        if (s->confirmed && a != t->holder && a != gil1 && a != gil2) {
+            s->stop = false;
+            continue;
+        }
+        s->failed = PF_FAIL__COUNT; /* a live copy that tore: the stop decides */
+    }
     if ((err = stop_and_copy(t, t->batch, nb)))
         return err;
     /* Sleepers that ran while they were read, without a confirmed copy:

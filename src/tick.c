@@ -241,7 +241,9 @@ pf_err pf_tick_copy_live(struct pf_tick *t, struct pf_thread_slot **slots, size_
             struct pf_thread_slot *s = slots[i];
             if (s->failed != PF_FAIL__COUNT)
                 continue;
-            pf_err e = pf_tick_copy(t, s, round ? &s->again : &s->snap, i == 0 ? gil : NULL);
+            /* the GIL is read with the first copy of the round */
+            pf_err e = pf_tick_copy(t, s, round ? &s->again : &s->snap, gil);
+            gil = NULL;
             if (e == PF_ERR_NOMEM)
                 return e;
             if (e)
