@@ -10,6 +10,18 @@
  * merged piece touches no page that was not going to be read anyway. */
 #define MERGE_GAP 1024
 
+/* A miss reads the aligned block of four pages around what was asked (if
+ * part of it is not mapped, the page, or two if the range crosses into the
+ * next), and keeps it until the next fill or reset: when
+ * a walk meets frames it has not seen (3.10 and older allocate a frame
+ * object per call, and a deep recursion gets new ones each time it is
+ * entered), those were allocated one after another and lie side by side,
+ * several to a page, so one read serves the next few misses. A page that
+ * holds a readable byte is readable to its end. */
+#define RA_PAGE 4096u
+#define RA_BLOCK (4 * RA_PAGE)
+#define RA_SLOTS 16 /* a walk moves through memory one way: a few blocks suffice */
+
 struct piece {
     uint64_t addr;
     size_t len;
@@ -31,6 +43,11 @@ struct pf_prefetch {
     size_t ok_cap;
     struct pf_plan *journal;
     uint64_t hits, misses;
+    /* pages read on a miss since the last fill or reset (RA_PAGE) */
+    uint64_t ra_addr[RA_SLOTS];
+    size_t ra_len[RA_SLOTS];
+    uint8_t *ra_data; /* RA_SLOTS x RA_BLOCK */
+    size_t ra_n, ra_next;
 };
 
 void pf_plan_clear(struct pf_plan *p)
@@ -112,7 +129,38 @@ static pf_err view_read(void *ctx, uint64_t addr, void *dst, size_t len)
         journal(p, addr, len);
         return PF_OK;
     }
+    for (size_t i = 0; i < p->ra_n; i++) {
+        if (addr >= p->ra_addr[i] && addr - p->ra_addr[i] <= p->ra_len[i] &&
+            p->ra_len[i] - (addr - p->ra_addr[i]) >= len) {
+            memcpy(dst, p->ra_data + i * RA_BLOCK + (addr - p->ra_addr[i]), len);
+            p->hits++;
+            journal(p, addr, len);
+            return PF_OK;
+        }
+    }
     p->misses++;
+    /* the block of RA_BLOCK around the range, else its page or two */
+    uint64_t block = addr & ~(uint64_t)(RA_BLOCK - 1), page = addr & ~(uint64_t)(RA_PAGE - 1);
+    size_t pages = addr + len - page <= RA_PAGE ? RA_PAGE : 2 * RA_PAGE;
+    struct { uint64_t at; size_t span; } tries[2] = {{block, RA_BLOCK}, {page, pages}};
+    for (int k = 0; k < 2 && p->ra_data && addr + len >= addr; k++) {
+        uint64_t at = tries[k].at;
+        size_t span = tries[k].span;
+        if (addr + len - at > span)
+            continue;
+        size_t slot = p->ra_next;
+        uint8_t *buf = p->ra_data + slot * RA_BLOCK;
+        if (pf_mem_read(p->base, at, buf, span) != PF_OK)
+            continue; /* part of the block is not mapped */
+        p->ra_addr[slot] = at;
+        p->ra_len[slot] = span;
+        p->ra_next = (slot + 1) % RA_SLOTS;
+        if (p->ra_n < RA_SLOTS)
+            p->ra_n++;
+        memcpy(dst, buf + (addr - at), len);
+        journal(p, addr, len);
+        return PF_OK;
+    }
     pf_err err = pf_mem_read(p->base, addr, dst, len);
     if (!err)
         journal(p, addr, len);
@@ -171,6 +219,7 @@ pf_err pf_prefetch_new(struct pf_mem *base, struct pf_prefetch **out)
         return PF_ERR_NOMEM;
     p->base = base;
     p->view = (struct pf_mem){.ops = &VIEW_OPS, .ctx = p};
+    p->ra_data = malloc(RA_SLOTS * RA_BLOCK); /* without it, misses read exactly */
     *out = p;
     return PF_OK;
 }
@@ -184,12 +233,14 @@ void pf_prefetch_free(struct pf_prefetch *p)
     free(p->scratch);
     free(p->iov);
     free(p->ok);
+    free(p->ra_data);
     free(p);
 }
 
 void pf_prefetch_reset(struct pf_prefetch *p)
 {
     p->n = 0;
+    p->ra_n = p->ra_next = 0;
 }
 
 struct pf_mem *pf_prefetch_mem(struct pf_prefetch *p)
@@ -236,6 +287,7 @@ pf_err pf_prefetch_fill(struct pf_prefetch *p, const struct pf_plan *const *plan
     size_t total = 0, m = 0, bytes = 0;
 
     p->n = 0;
+    p->ra_n = p->ra_next = 0;
     for (size_t i = 0; i < nplans; i++)
         total += plans[i] ? plans[i]->n : 0;
     if (total == 0)

@@ -7,6 +7,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pyflame/error.h"
 
@@ -78,5 +79,19 @@ void pf_agg_timeline_at(const struct pf_agg *a, size_t i, uint64_t *mono_ns, uin
  * last minutes). The counts and stacks stay. Dropping everything up to the
  * last tick also restarts a timeline that had run out of memory. */
 void pf_agg_timeline_drop_before(struct pf_agg *a, uint64_t mono_ns);
+
+/* One thread's stack as read at one tick, for -d: the sampler hands it to
+ * a callback (main.c prints it with pf_writer_dump_thread), bypassing the
+ * aggregate, as a dump counts nothing. */
+struct pf_thread_stack {
+    pid_t tid;
+    const char *name;       /* OS thread name */
+    char state;             /* kernel state before the stop: 'R', 'S', 'D'... */
+    bool gil;               /* holds the GIL */
+    const uint32_t *frames; /* frame ids (intern), innermost first */
+    size_t depth;
+    bool truncated;
+    enum pf_fail_reason failed; /* PF_FAIL__COUNT when the stack was read */
+};
 
 #endif

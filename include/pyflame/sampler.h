@@ -20,7 +20,6 @@
 #include "pyflame/interp.h"
 #include "pyflame/mem.h"
 #include "pyflame/proc.h"
-#include "pyflame/writer.h"
 
 /* Where the run is, for between_ticks. */
 struct pf_sampler_progress {

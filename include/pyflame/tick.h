@@ -33,7 +33,6 @@
 #include "pyflame/proc.h"
 #include "pyflame/snap.h"
 #include "pyflame/unwind.h"
-#include "pyflame/writer.h"
 
 /* One Python thread state we have read, and what we know of it. */
 struct pf_thread_slot {

@@ -61,18 +61,6 @@ void pf_writer_frame_parts(const struct pf_intern *names, uint32_t frame_id, con
 int pf_writer_thread_of(const struct pf_intern *names, const uint32_t *frames, size_t n,
                         const char **label);
 
-/* One thread's stack as read at one tick, for -d. */
-struct pf_thread_stack {
-    pid_t tid;
-    const char *name;       /* OS thread name */
-    char state;             /* kernel state before the stop: 'R', 'S', 'D'... */
-    bool gil;               /* holds the GIL */
-    const uint32_t *frames; /* frame ids (intern), innermost first */
-    size_t depth;
-    bool truncated;
-    enum pf_fail_reason failed; /* PF_FAIL__COUNT when the stack was read */
-};
-
 /* -d: print one thread's stack, innermost frame first, one
  * "file:function:line" per line, under a header with the thread id, its
  * name, and marks for the GIL holder and idle threads. */

@@ -1,6 +1,6 @@
 /* The speculative stack copy (prefetch.h + snap.h) over fake memory, once
  * per generated layout. A thread's stack is copied once with no plan (one
- * read per frame, or per window on 3.11+), then again with the plan the
+ * read per block of frames, or per window on 3.11+), then again with the plan the
  * first copy journaled: one batched read, whatever the depth. Then the
  * chain changes between the copies (a frame popped, a frame pushed, a
  * frame's address reused by another code object) and the second copy must
@@ -152,7 +152,8 @@ static void expect_chain(struct fixture *fx, const struct pf_snap *s, size_t top
 }
 
 /* The second copy of an unchanged stack is one batched read (the fill),
- * where the first cost one read per frame (<= 3.10) or a few windows. */
+ * where the first cost a read per block of frames (<= 3.10) or a few
+ * windows. */
 static void unchanged_stack_is_one_read(void **state)
 {
     struct fixture *fx = *state;
@@ -161,8 +162,13 @@ static void unchanged_stack_is_one_read(void **state)
     expect_chain(fx, &fx->a, DEPTH - 1);
     uint64_t second = copy(fx, &fx->b);
     expect_chain(fx, &fx->b, DEPTH - 1);
+    /* Without a plan, frame objects (<= 3.10) are misses; they lie side by
+     * side here, as a recursion's frames do, and a miss reads the page
+     * around it (prefetch.c), so fewer reads than frames serve them (the
+     * count includes block reads that failed on the unmapped space around
+     * the fake objects). */
     if (fx->L->frames == PF_FRAMES_OBJECT)
-        assert_true(first >= DEPTH);
+        assert_true(first >= 2 && first < DEPTH);
     assert_int_equal(second, 1);
     assert_true(pf_snap_same(&fx->a, &fx->b));
     /* and again: the plan does not decay */
@@ -201,8 +207,10 @@ static void pushed_frame(void **state)
     for (size_t k = 1; k <= DEPTH; k++)
         assert_int_equal(fx->b.recs[k].frame_addr, frame_at(DEPTH - k));
     /* fill, the new frame (a window, or the frame alone when the window
-     * below it is not mapped), h's header */
-    assert_true(reads >= 2 && reads <= 5);
+     * below it is not mapped), h's header; a miss on an object alone in
+     * unmapped space tries its block and its page first (prefetch.c), so
+     * each of the two misses costs up to three reads here */
+    assert_true(reads >= 2 && reads <= 7);
     /* now part of the plan */
     assert_int_equal(copy(fx, &fx->b), 1);
 }
