@@ -12,7 +12,7 @@
  *   layout-probe [PATH]       the entry; PATH is the include dir to name in the
  *                             header comment
  *
- * The include recipe per version is /work/shared/CPYTHON.md §0. */
+ * The include recipe per version is docs/cpython-internals.md §1.2. */
 
 /* patchlevel.h is self-contained, so we can learn the version before deciding
  * whether the internal headers are needed. */
@@ -51,7 +51,8 @@
 #endif
 #if PY_VERSION_HEX >= 0x030E0000
 /* 3.14 changes f_executable to a tagged _PyStackRef and renumbers the frame
- * owners (CPYTHON.md §11): the field mapping below must be reviewed first. */
+ * owners (docs/cpython-internals.md §11.2): the field mapping below must be
+ * reviewed first. */
 #error "CPython 3.14+: review the field mapping in layout-probe.c before generating"
 #endif
 
@@ -185,7 +186,7 @@ static void print_entry(const char *incdir)
            PY_MINOR_VERSION, ARCH_ENUM, flags_expr());
     printf("    .source = \"%s\",\n", PY_VERSION);
 
-    /* Formats, from CPYTHON.md §4, §6, §8, §9. */
+    /* Formats, from docs/cpython-internals.md §1.4. */
 #if PY_MAJOR_VERSION == 2
     printf("    .linetable = PF_LT_LNOTAB_27,\n");
 #elif !AT_LEAST(3, 10)
@@ -406,7 +407,7 @@ static void print_entry(const char *incdir)
     {
 #if PY_MAJOR_VERSION >= 3
         /* `state` is a struct of bitfields: measured whole, as the reader
-         * masks its low byte (CPYTHON.md §9.2). */
+         * masks its low byte (docs/cpython-internals.md §9.2). */
         const struct fld f[] = {
             FLD(length, PyASCIIObject, length),
             FLD(state, PyASCIIObject, state),

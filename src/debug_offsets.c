@@ -9,8 +9,8 @@
  * the ones we read) starting with the struct's sizeof. It carries no size
  * or format number of its own, and its header promises stability only
  * across patch releases, so the layout is chosen by the version field
- * (CPYTHON.md 10). A format below lists the groups in declaration order, up
- * to unicode_object, the last one pyflame reads. */
+ * (docs/cpython-internals.md §10.1). A format below lists the groups in
+ * declaration order, up to unicode_object, the last one pyflame reads. */
 #define HEADER 24 /* cookie, version, free_threaded */
 
 struct group {
@@ -353,7 +353,8 @@ static pf_err check_fields(const struct pf_debug_offsets *d, uint64_t runtime_si
         return err;
 
     /* The GIL is read through interp->ceval.gil, so its fields are wanted
-     * relative to the embedded _gil the offsets are given for (CPYTHON.md 10). */
+     * relative to the embedded _gil the offsets are given for
+     * (docs/cpython-internals.md §10.2). */
     if (d->interp.gil_locked <= d->interp.gil_runtime_state ||
         d->interp.gil_holder <= d->interp.gil_runtime_state ||
         d->interp.gil_locked - d->interp.gil_runtime_state > 256 ||
@@ -510,7 +511,7 @@ pf_err pf_debug_offsets_layout(const struct pf_debug_offsets *d, const struct pf
      * and the owner values, which are enum constants, not offsets. 3.14
      * renumbered the owners (3 = INTERPRETER, 4 = CSTACK), but "skip owner
      * >= 3" still skips exactly the frames that run no code of the program
-     * (CPYTHON.md 11). */
+     * (docs/cpython-internals.md §11.2). */
     L = *base;
     L.key.major = (uint8_t)d->major;
     L.key.minor = (uint8_t)d->minor;

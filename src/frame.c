@@ -192,7 +192,8 @@ static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_
             code &= ~(uint64_t)7;
             /* The instruction pointer points into co_code_adaptive, inline in
              * the code object: its offset from there is the bytecode offset
-             * (3.11 prev_instr, 3.13 instr_ptr; CPYTHON.md 6.3: never +-1). */
+             * (3.11 prev_instr, 3.13 instr_ptr; never +-1:
+             * docs/cpython-internals.md §6.3). */
             int64_t offset = (int64_t)(instr - (code + L->code.code_adaptive.off));
             nf++;
             recs[k++] = (struct pf_frame_rec){

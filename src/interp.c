@@ -72,8 +72,9 @@ pf_err pf_interp_find_head(const struct pf_elf *e, uint64_t *vaddr, const char *
      * with .symtab, but the exported PyInterpreterState_Head() is just
      * `return interp_head;`, which x86-64 builds compile to
      * mov disp32(%rip),%rax; ret = 48 8b 05 <disp32> c3. The variable is
-     * at the end of the mov (function + 7) plus disp32 (CPYTHON.md 2.1).
-     * Other code (another compiler, aarch64) does not match and is left. */
+     * at the end of the mov (function + 7) plus disp32
+     * (docs/cpython-internals.md §2.1). Other code (another compiler,
+     * aarch64) does not match and is left. */
     if (!sym(e, "PyInterpreterState_Head", &fn) ||
         pf_elf_read_vaddr(e, fn, code, sizeof(code)) != PF_OK)
         return PF_ERR_NOTFOUND;
@@ -104,7 +105,7 @@ static bool inspect(const struct pf_elf *e, uint64_t bias, struct found *f)
         f->how = "symbol _PyRuntime";
     } else if (pf_elf_section(e, ".PyRuntime", &v, &size) == PF_OK && v) {
         /* 3.10+ place _PyRuntime alone in this section; section headers
-         * survive strip (CPYTHON.md 2.1). */
+         * survive strip (docs/cpython-internals.md §2.1). */
         f->has_runtime = true;
         f->runtime = bias + v;
         f->how = "section .PyRuntime";
@@ -726,7 +727,7 @@ pf_err pf_interp_gil_holder(struct pf_mem *mem, const struct pf_target *t, uint6
     case PF_GIL_INTERP_GIL: {
         /* 3.12+: the GIL lives behind interp->ceval.gil; last_holder stays
          * set after release, so only `locked` says whether anyone holds it
-         * (CPYTHON.md 4). */
+         * (docs/cpython-internals.md §4.3). */
         uint64_t gil;
         uint8_t buf[64];
         if ((err = read_ptr(mem, interp + L->interp.ceval_gil.off, &gil)))

@@ -20,8 +20,9 @@
 /* PEP 393 `state` bitfield (cpython/unicodeobject.h; GCC x86-64 and aarch64
  * allocate bitfields from the least significant bit). Only the low byte is
  * meaningful and these look at nothing else: the padding above it holds
- * garbage on every version sampled (CPYTHON.md 9.2). Bit 7 is `ready` up to
- * 3.11 and `statically_allocated` from 3.12, so it is ignored too. */
+ * garbage on every version sampled (docs/cpython-internals.md §9.2). Bit 7
+ * is `ready` up to 3.11 and `statically_allocated` from 3.12, so it is
+ * ignored too. */
 #define STATE_KIND(s) (((s) >> 2) & 7u)
 #define STATE_COMPACT(s) (((s) >> 5) & 1u)
 #define STATE_ASCII(s) (((s) >> 6) & 1u)

@@ -332,7 +332,7 @@ static void obj_symbols(struct pf_unwind *u, struct obj *o)
 }
 
 /* Load bias from the object's mapping at file offset 0, as interp.c does
- * (CPYTHON.md 2.2), else from the mapping in hand. */
+ * (docs/cpython-internals.md §2.2), else from the mapping in hand. */
 static bool obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
 {
     uint64_t vaddr;

@@ -72,9 +72,10 @@ pf_err pf_debug_offsets_parse(const uint8_t *buf, size_t len, unsigned force_min
                               struct pf_debug_offsets *out);
 
 /* Build a layout from validated offsets. Debug offsets lack a few things
- * pyflame needs (CPYTHON.md 10); they come from `base`, the generated table
- * of the newest version not newer than the target, or are derived from a
- * neighbouring field where the headers make that safe (see the .c file).
+ * pyflame needs (docs/cpython-internals.md §10.2); they come from `base`,
+ * the generated table of the newest version not newer than the target, or
+ * are derived from a neighbouring field where the headers make that safe
+ * (see the .c file).
  * out->source is left NULL for the caller to set. */
 pf_err pf_debug_offsets_layout(const struct pf_debug_offsets *d, const struct pf_layout *base,
                                struct pf_layout *out);

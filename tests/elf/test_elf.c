@@ -296,10 +296,10 @@ static size_t candidates(const struct load *l, size_t n, uint64_t offset, uint64
     return k;
 }
 
-/* Bias is taken from the object's lowest offset-0 mapping (CPYTHON.md
- * §2.2). It must explain every other mapping of the object, and
- * pf_elf_load_base(offset) of each mapping must give the right page when
- * the offset alone determines it. Returns the bias. */
+/* Bias is taken from the object's lowest offset-0 mapping
+ * (docs/cpython-internals.md §2.2). It must explain every other mapping of
+ * the object, and pf_elf_load_base(offset) of each mapping must give the
+ * right page when the offset alone determines it. Returns the bias. */
 static uint64_t check_bias(const struct pf_maps *maps, const char *path)
 {
     const uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);

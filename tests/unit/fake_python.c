@@ -11,7 +11,7 @@
 
 /* Garbage for the unused bits 8-31 of the PEP 393 `state` word: CPython
  * leaves them uninitialised and real processes show values like 0x42f6192a
- * (CPYTHON.md 9.2), so readers must mask. */
+ * (docs/cpython-internals.md §9.2), so readers must mask. */
 #define STATE_GARBAGE 0xa5c3f100u
 
 static void map(struct pf_image *img, uint64_t addr, size_t len)

@@ -33,7 +33,7 @@ import textwrap
 # Each sample is compiled on its own, so its line numbers are fixed by the
 # text here. (name, source, needs_py3)
 SAMPLES = [
-    # The worked example of CPYTHON.md section 8, at line 1.
+    # The worked example of docs/cpython-internals.md §8.5, at line 1.
     ("small", u"def small(a):\n    b = (a +\n         1)\n    return b\n", False),
     # A multi-line call: 3.8+ attribute the CALL back to the first line
     # (negative deltas); a lambda nested inside.

@@ -210,7 +210,8 @@ static void walks_two_and_three_frames(void **state)
 
 /* The raw values each version stores, converted to a byte offset:
  * 2.7-3.9 f_lasti is bytes, 3.10 f_lasti is code units (x2), 3.11+ the
- * pointer's distance from co_code_adaptive (CPYTHON.md 6.1, 6.3). */
+ * pointer's distance from co_code_adaptive (docs/cpython-internals.md
+ * §5.2, §6.3). */
 static void offsets_by_version(void **state)
 {
     struct fixture *fx = *state;

@@ -220,9 +220,10 @@ static void widths(void **state)
             fail_field(L, want[i].name, "has an unexpected width");
 }
 
-/* Which fields exist in which version (CPYTHON.md §1, §4-§7, §12). A field
- * missing where the reader expects it, or present where it would be read
- * by mistake, fails here before any sampling code sees it. */
+/* Which fields exist in which version (docs/cpython-internals.md §1.4,
+ * with §3-§7). A field missing where the reader expects it, or present
+ * where it would be read by mistake, fails here before any sampling code
+ * sees it. */
 static void presence_by_version(void **state)
 {
     const struct pf_layout *L = *state;
@@ -301,7 +302,8 @@ static void presence_by_version(void **state)
     }
 }
 
-/* The decoding strategy per version (layout.h, CPYTHON.md §4, §6, §8, §9). */
+/* The decoding strategy per version (layout.h; docs/cpython-internals.md
+ * §1.4). */
 static void formats_by_version(void **state)
 {
     const struct pf_layout *L = *state;
@@ -393,7 +395,7 @@ static void expected_versions_and_names(void **state)
 
 /* Lookups that must fail: unknown versions, and known versions with build
  * flags we have no table for (a debug or free-threaded build moves every
- * object field, CPYTHON.md §13). */
+ * object field, docs/cpython-internals.md §12). */
 static void find_rejects_unknown(void **state)
 {
     (void)state;
@@ -465,7 +467,7 @@ static void known_values(void **state)
     assert_int_equal(L->gilstate.last_holder.off, 8);
     assert_int_equal(L->unicode.ascii_size, 40);
 
-    /* 3.12 dropped wstr from PyASCIIObject (CPYTHON.md §9.2). */
+    /* 3.12 dropped wstr from PyASCIIObject (docs/cpython-internals.md §9.2). */
     assert_int_equal(pf_layout_find(3, 11, 0)->unicode.ascii_size, 48);
     assert_int_equal(pf_layout_find(3, 12, 0)->unicode.ascii_size, 40);
 }

@@ -1,9 +1,9 @@
 /* Line-table decoders against tables captured from the real interpreters
  * (linetable_vectors.h, made by gen_linetable_vectors.py: every instruction
  * offset with the line the interpreter itself reports), the worked examples
- * of CPYTHON.md section 8, and hostile tables: truncated, empty, garbage,
- * overflowing. Hostile tables are copied into exact-size heap buffers so an
- * over-read shows up under -Db_sanitize=address. */
+ * of docs/cpython-internals.md §8.5, and hostile tables: truncated, empty,
+ * garbage, overflowing. Hostile tables are copied into exact-size heap
+ * buffers so an over-read shows up under -Db_sanitize=address. */
 #include <limits.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -206,7 +206,8 @@ static void run_probes(enum pf_linetable_kind kind, const uint8_t *t, size_t len
 #define ERR(off, e) {off, e, 0}
 /* clang-format on */
 
-/* CPYTHON.md section 8, `small` and the long jumps, by hand. */
+/* docs/cpython-internals.md §8.5, `small`, and the long jumps of §8.1-§8.3,
+ * by hand. */
 static void worked_examples(void **state)
 {
     (void)state;
