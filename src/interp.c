@@ -333,7 +333,8 @@ static pf_err choose_layout(pid_t pid, const struct found *f, const uint8_t *hea
     const struct pf_layout *table = pf_layout_find(ver->major, ver->minor, 0);
     pf_err err;
 
-    /* _Py_DebugOffsets win over the generated table (STYLE.md), which stays
+    /* _Py_DebugOffsets win over the generated table (the interpreter's own
+     * account of its layout; docs/cpython-internals.md §10), which stays
      * the fallback and a cross-check; --abi=X.Y with a table uses it, and
      * without one reads the offsets in X.Y's format. */
     if (have_do && !(abi && table)) {

@@ -361,7 +361,7 @@ static void keys_unique_and_ordered(void **state)
     assert_null(pf_layout_at(pf_layout_count()));
 }
 
-/* The versions the project promises (STYLE.md §4) all have a default-build
+/* The versions the project promises (README.md, docs/usage.md) all have a default-build
  * table, and the supported list names exactly the table's entries. */
 static void expected_versions_and_names(void **state)
 {
@@ -412,7 +412,7 @@ static void find_rejects_unknown(void **state)
 }
 
 /* Values confirmed outside the generator: 3.11's interpreters.head at 40
- * agrees with py-spy's hand-typed offset (STYLE.md), and the 3.13 values
+ * agrees with py-spy's hand-typed offset, and the 3.13 values
  * equal the _Py_DebugOffsets that libpython3.13.so.1.0 carries in its
  * .PyRuntime section (read from the 3.13.0 file). If the generator or the
  * probe's field mapping regresses, these catch it even where --check skips. */
