@@ -12,9 +12,9 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "pyflame/clock.h"
 #include "pyflame/elf.h"
 #include "pyflame/limits.h"
 #include "pyflame/log.h"
@@ -110,13 +110,6 @@ bool pf_unwind_available(void)
     return true;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- objects and maps ---------------------------------------------------- */
 
 static void obj_free(struct obj *o)
@@ -208,12 +201,12 @@ static pf_err read_maps(struct pf_unwind *u)
 static const struct pf_map *find_map(struct pf_unwind *u, uint64_t addr, bool reread, size_t *idx)
 {
     const struct pf_map *m = pf_maps_find_addr(&u->maps, addr);
-    if (!m && reread && u->reread_ok && now_ns() - u->fruitless_ns >= FRUITLESS_NS) {
+    if (!m && reread && u->reread_ok && pf_clock_now_ns() - u->fruitless_ns >= FRUITLESS_NS) {
         u->reread_ok = false;
         if (read_maps(u) == PF_OK)
             m = pf_maps_find_addr(&u->maps, addr);
         if (!m)
-            u->fruitless_ns = now_ns();
+            u->fruitless_ns = pf_clock_now_ns();
     }
     if (m && idx)
         *idx = (size_t)(m - u->maps.v);
