@@ -4,9 +4,12 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "pyflame/bsearch.h"
 
 /* One defined symbol. Names point into libelf's string tables, which live
  * as long as the Elf handle. */
@@ -582,16 +585,9 @@ size_t pf_elf_addrmap_count(const struct pf_elf_addrmap *m)
 pf_err pf_elf_addrmap_find(const struct pf_elf_addrmap *m, uint64_t vaddr, const char **name,
                            uint64_t *start)
 {
-    size_t lo = 0, hi = m->n;
-
     /* The last symbol starting at or below vaddr... */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->v[mid].value <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = pf_bsearch_count_le(m->v, m->n, sizeof(*m->v), offsetof(struct addr_sym, value),
+                                    vaddr);
     /* ...or one just before it, if symbols nest (rare; a few steps at most).
      * A symbol whose size does not cover vaddr is not a match: we never
      * stretch a name over bytes it does not claim. Size 0 (hand-written
