@@ -13,6 +13,7 @@
 #include "pyflame/limits.h"
 #include "pyflame/log.h"
 #include "pyflame/maps.h"
+#include "pyflame/procstat.h"
 
 /* A process younger than this with no CPython runtime mapped may still be
  * loading one (ld.so at work, or a host that dlopen()s libpython later), so
@@ -178,33 +179,12 @@ static bool scan_cookie(struct pf_mem *mem, const struct pf_maps *maps, const ch
  * starttime, in clock ticks since boot). */
 static bool process_age(pid_t pid, double *age)
 {
-    char path[64], buf[1024];
-    FILE *fp;
-    size_t n;
+    char buf[1024];
     unsigned long long start = 0;
     struct timespec now;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (!(fp = fopen(path, "re")))
+    if (pf_procstat_read(pid, buf, sizeof(buf)) != PF_OK || !pf_procstat_field(buf, 22, &start))
         return false;
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    /* The command name may contain anything, spaces and ')' included: the
-     * fields start after the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return false;
-    p++;
-    for (int field = 3; field <= 22 && p; field++) {
-        while (*p == ' ')
-            p++;
-        if (field == 22) {
-            start = strtoull(p, NULL, 10);
-            break;
-        }
-        p = strchr(p, ' ');
-    }
     long hz = sysconf(_SC_CLK_TCK);
     if (!start || hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) != 0)
         return false;
@@ -217,21 +197,14 @@ static bool process_age(pid_t pid, double *age)
  * variable, mapped for as long as the process has memory, tells. */
 static bool process_exiting(pid_t pid, struct pf_mem *mem, const struct found *f)
 {
-    char path[64], buf[512];
+    char buf[512], state;
     uint8_t byte;
-    FILE *fp;
-    size_t n;
 
     if (pf_mem_read(mem, f->has_runtime ? f->runtime : f->interp_head, &byte, 1) != PF_OK)
         return true;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (!(fp = fopen(path, "re")))
+    if (pf_procstat_read(pid, buf, sizeof(buf)) != PF_OK || !pf_procstat_state(buf, &state))
         return true;
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X' || p[2] == 'x';
+    return state == 'Z' || state == 'X' || state == 'x';
 }
 
 static bool ends_with(const char *s, const char *tail)
