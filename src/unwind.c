@@ -213,26 +213,6 @@ static const struct pf_map *find_map(struct pf_unwind *u, uint64_t addr, bool re
     return m;
 }
 
-/* Open a file of the target: through its root (containers, chroots), then,
- * for a deleted or unreachable file, through the mapping itself. */
-static struct pf_elf *open_target_file(struct pf_unwind *u, const char *path,
-                                       const struct pf_map *m)
-{
-    char file[PATH_MAX + 64];
-    struct pf_elf *e = NULL;
-
-    snprintf(file, sizeof(file), "/proc/%d/root%s", (int)u->pid, path);
-    if (pf_elf_open(file, NULL, &e) == PF_OK)
-        return e;
-    if (m) {
-        snprintf(file, sizeof(file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)u->pid,
-                 m->start, m->end);
-        if (pf_elf_open(file, NULL, &e) == PF_OK)
-            return e;
-    }
-    return NULL;
-}
-
 /* A debug file is used only if its build ID is the object's. */
 static struct pf_elf *try_debug(const char *file, const uint8_t *id, size_t idlen)
 {
@@ -304,7 +284,7 @@ static void obj_open(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
             pf_elf_open_mem(buf, len, "[vdso]", NULL, &o->elf);
         free(buf);
     } else {
-        o->elf = open_target_file(u, o->path, m);
+        pf_elf_open_mapped(u->pid, m, &o->elf);
     }
 }
 
@@ -328,8 +308,6 @@ static void obj_symbols(struct pf_unwind *u, struct obj *o)
  * (CPYTHON.md 2.2), else from the mapping in hand. */
 static bool obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
 {
-    uint64_t vaddr;
-
     if (o->bias_known)
         return true;
     if (!o->tried)
@@ -338,11 +316,8 @@ static bool obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
         return false;
     const struct pf_map *first =
         strcmp(o->path, "[vdso]") == 0 ? m : pf_maps_find_file(&u->maps, o->path, 0);
-    if (first && pf_elf_load_base(o->elf, first->offset, &vaddr) == PF_OK)
-        o->bias = first->start - vaddr;
-    else if (pf_elf_load_base(o->elf, m->offset, &vaddr) == PF_OK)
-        o->bias = m->start - vaddr;
-    else
+    if (!(first && pf_elf_load_bias(o->elf, first, &o->bias) == PF_OK) &&
+        pf_elf_load_bias(o->elf, m, &o->bias) != PF_OK)
         return false;
     o->bias_known = true;
     return true;
