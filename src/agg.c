@@ -4,10 +4,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyflame/hashindex.h"
+
 struct stack {
     size_t off; /* into frames[] */
     uint32_t n;
-    uint32_t hash;
     uint64_t count;
 };
 
@@ -16,8 +17,7 @@ struct pf_agg {
     size_t nframes, capframes;
     struct stack *stacks;
     size_t nstacks, capstacks;
-    uint32_t *slots; /* open addressing over stacks, index+1, 0 = empty */
-    size_t nslots;
+    struct pf_hashindex index; /* over stacks */
     uint64_t idle, failed[PF_FAIL__COUNT], total;
     /* The timeline: entries (what, index into times) and tick instants. */
     bool timeline;
@@ -64,9 +64,7 @@ pf_err pf_agg_new(struct pf_agg **out)
     struct pf_agg *a = calloc(1, sizeof(*a));
     if (!a)
         return PF_ERR_NOMEM;
-    a->nslots = 1024;
-    a->slots = calloc(a->nslots, sizeof(uint32_t));
-    if (!a->slots) {
+    if (pf_hashindex_init(&a->index, 1024)) {
         free(a);
         return PF_ERR_NOMEM;
     }
@@ -80,7 +78,7 @@ void pf_agg_free(struct pf_agg *a)
         return;
     free(a->frames);
     free(a->stacks);
-    free(a->slots);
+    pf_hashindex_free(&a->index);
     free(a->entries);
     free(a->times);
     free(a);
@@ -88,7 +86,7 @@ void pf_agg_free(struct pf_agg *a)
 
 void pf_agg_reset(struct pf_agg *a)
 {
-    memset(a->slots, 0, a->nslots * sizeof(*a->slots));
+    pf_hashindex_clear(&a->index);
     a->nstacks = a->nframes = a->nentries = a->ntimes = 0;
     a->idle = a->total = 0;
     memset(a->failed, 0, sizeof(a->failed));
@@ -185,36 +183,18 @@ void pf_agg_timeline_at(const struct pf_agg *a, size_t i, uint64_t *mono_ns, uin
     *what = a->entries[i].what;
 }
 
-static pf_err grow_slots(struct pf_agg *a)
-{
-    size_t n = a->nslots * 2;
-    uint32_t *slots = calloc(n, sizeof(uint32_t));
-    if (!slots)
-        return PF_ERR_NOMEM;
-    for (size_t i = 0; i < a->nstacks; i++) {
-        size_t j = a->stacks[i].hash & (n - 1);
-        while (slots[j])
-            j = (j + 1) & (n - 1);
-        slots[j] = (uint32_t)i + 1;
-    }
-    free(a->slots);
-    a->slots = slots;
-    a->nslots = n;
-    return PF_OK;
-}
-
 pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t count)
 {
-    uint32_t h = hash_ids(frames, n);
-    size_t mask = a->nslots - 1;
-    size_t j = h & mask;
+    struct pf_hashindex_probe probe;
+    uint32_t k;
 
-    for (; a->slots[j]; j = (j + 1) & mask) {
-        struct stack *s = &a->stacks[a->slots[j] - 1];
-        if (s->hash == h && s->n == n && memcmp(a->frames + s->off, frames, n * sizeof(*frames)) == 0) {
+    pf_hashindex_probe(&a->index, hash_ids(frames, n), &probe);
+    while ((k = pf_hashindex_next(&a->index, &probe)) != PF_HASHINDEX_END) {
+        struct stack *s = &a->stacks[k];
+        if (s->n == n && memcmp(a->frames + s->off, frames, n * sizeof(*frames)) == 0) {
             s->count += count;
             a->total += count;
-            record(a, a->slots[j] - 1, count);
+            record(a, k, count);
             return PF_OK;
         }
     }
@@ -238,14 +218,12 @@ pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t c
     }
     if (n)
         memcpy(a->frames + a->nframes, frames, n * sizeof(*frames));
-    a->stacks[a->nstacks] = (struct stack){.off = a->nframes, .n = (uint32_t)n, .hash = h, .count = count};
+    k = (uint32_t)a->nstacks++;
+    a->stacks[k] = (struct stack){.off = a->nframes, .n = (uint32_t)n, .count = count};
     a->nframes += n;
-    a->slots[j] = (uint32_t)++a->nstacks;
     a->total += count;
-    record(a, (uint32_t)(a->nstacks - 1), count);
-    if (a->nstacks * 2 > a->nslots)
-        return grow_slots(a);
-    return PF_OK;
+    record(a, k, count);
+    return pf_hashindex_insert(&a->index, &probe, k);
 }
 
 void pf_agg_add_idle(struct pf_agg *a, uint64_t count)

@@ -4,9 +4,15 @@
 #include <fcntl.h>
 #include <gelf.h>
 #include <libelf.h>
+#include <limits.h>
+#include <stddef.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
+
+#include "pyflame/bsearch.h"
 
 /* One defined symbol. Names point into libelf's string tables, which live
  * as long as the Elf handle. */
@@ -257,6 +263,31 @@ fail:
     return err;
 }
 
+static bool ends_with(const char *s, const char *tail)
+{
+    size_t a = strlen(s), b = strlen(tail);
+    return a >= b && strcmp(s + a - b, tail) == 0;
+}
+
+pf_err pf_elf_open_mapped(pid_t pid, const struct pf_map *m, struct pf_elf **out)
+{
+    char root_path[PATH_MAX + 64], map_path[96];
+    struct stat st;
+    bool deleted = ends_with(m->path, " (deleted)");
+
+    snprintf(root_path, sizeof(root_path), "/proc/%d/root%s", (int)pid, m->path);
+    snprintf(map_path, sizeof(map_path), "/proc/%d/map_files/%llx-%llx", (int)pid,
+             (unsigned long long)m->start, (unsigned long long)m->end);
+    if (!deleted && stat(root_path, &st) == 0 && (uint64_t)st.st_ino == m->inode &&
+        pf_elf_open(root_path, NULL, out) == PF_OK)
+        return PF_OK;
+    if (pf_elf_open(map_path, NULL, out) == PF_OK)
+        return PF_OK;
+    if (deleted)
+        return PF_ERR_NOTFOUND;
+    return pf_elf_open(root_path, NULL, out);
+}
+
 pf_err pf_elf_open_mem(const void *bytes, size_t len, const char *what, struct pf_diag *diag,
                        struct pf_elf **out)
 {
@@ -392,6 +423,15 @@ pf_err pf_elf_load_base(const struct pf_elf *e, uint64_t offset, uint64_t *vaddr
         }
     }
     return PF_ERR_NOTFOUND;
+}
+
+pf_err pf_elf_load_bias(const struct pf_elf *e, const struct pf_map *m, uint64_t *bias)
+{
+    uint64_t vaddr;
+    pf_err err = pf_elf_load_base(e, m->offset, &vaddr);
+    if (!err)
+        *bias = m->start - vaddr;
+    return err;
 }
 
 bool pf_elf_is_dyn(const struct pf_elf *e)
@@ -582,16 +622,9 @@ size_t pf_elf_addrmap_count(const struct pf_elf_addrmap *m)
 pf_err pf_elf_addrmap_find(const struct pf_elf_addrmap *m, uint64_t vaddr, const char **name,
                            uint64_t *start)
 {
-    size_t lo = 0, hi = m->n;
-
     /* The last symbol starting at or below vaddr... */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (m->v[mid].value <= vaddr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
+    size_t lo = pf_bsearch_count_le(m->v, m->n, sizeof(*m->v), offsetof(struct addr_sym, value),
+                                    vaddr);
     /* ...or one just before it, if symbols nest (rare; a few steps at most).
      * A symbol whose size does not cover vaddr is not a match: we never
      * stretch a name over bytes it does not claim. Size 0 (hand-written

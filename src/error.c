@@ -30,7 +30,10 @@ const char *pf_strerror(pf_err err)
     return NAMES[err];
 }
 
-static void vformat(struct pf_diag *diag, const char *fmt, va_list ap)
+/* The attribute lets the compiler check callers' formats through it (clang's
+ * -Wformat-nonliteral asks for it). */
+__attribute__((format(printf, 2, 0))) static void vformat(struct pf_diag *diag, const char *fmt,
+                                                          va_list ap)
 {
     vsnprintf(diag->msg, sizeof(diag->msg), fmt, ap);
 }

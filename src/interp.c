@@ -4,7 +4,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -13,6 +12,7 @@
 #include "pyflame/limits.h"
 #include "pyflame/log.h"
 #include "pyflame/maps.h"
+#include "pyflame/procstat.h"
 
 /* A process younger than this with no CPython runtime mapped may still be
  * loading one (ld.so at work, or a host that dlopen()s libpython later), so
@@ -179,33 +179,12 @@ static bool scan_cookie(struct pf_mem *mem, const struct pf_maps *maps, const ch
  * starttime, in clock ticks since boot). */
 static bool process_age(pid_t pid, double *age)
 {
-    char path[64], buf[1024];
-    FILE *fp;
-    size_t n;
+    char buf[1024];
     unsigned long long start = 0;
     struct timespec now;
 
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (!(fp = fopen(path, "re")))
+    if (pf_procstat_read(pid, buf, sizeof(buf)) != PF_OK || !pf_procstat_field(buf, 22, &start))
         return false;
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    /* The command name may contain anything, spaces and ')' included: the
-     * fields start after the last ')'. */
-    char *p = strrchr(buf, ')');
-    if (!p)
-        return false;
-    p++;
-    for (int field = 3; field <= 22 && p; field++) {
-        while (*p == ' ')
-            p++;
-        if (field == 22) {
-            start = strtoull(p, NULL, 10);
-            break;
-        }
-        p = strchr(p, ' ');
-    }
     long hz = sysconf(_SC_CLK_TCK);
     if (!start || hz <= 0 || clock_gettime(CLOCK_BOOTTIME, &now) != 0)
         return false;
@@ -218,51 +197,14 @@ static bool process_age(pid_t pid, double *age)
  * variable, mapped for as long as the process has memory, tells. */
 static bool process_exiting(pid_t pid, struct pf_mem *mem, const struct found *f)
 {
-    char path[64], buf[512];
+    char buf[512], state;
     uint8_t byte;
-    FILE *fp;
-    size_t n;
 
     if (pf_mem_read(mem, f->has_runtime ? f->runtime : f->interp_head, &byte, 1) != PF_OK)
         return true;
-    snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-    if (!(fp = fopen(path, "re")))
+    if (pf_procstat_read(pid, buf, sizeof(buf)) != PF_OK || !pf_procstat_state(buf, &state))
         return true;
-    n = fread(buf, 1, sizeof(buf) - 1, fp);
-    fclose(fp);
-    buf[n] = '\0';
-    const char *p = strrchr(buf, ')');
-    return !p || p[1] != ' ' || p[2] == 'Z' || p[2] == 'X' || p[2] == 'x';
-}
-
-static bool ends_with(const char *s, const char *tail)
-{
-    size_t a = strlen(s), b = strlen(tail);
-    return a >= b && strcmp(s + a - b, tail) == 0;
-}
-
-/* Open a mapped file as the target sees it: through /proc/PID/root, which
- * resolves the path in the target's mount namespace and root, when that is
- * still the mapped file (same inode); otherwise through
- * /proc/PID/map_files, which reaches even a deleted or replaced file but
- * needs CAP_SYS_ADMIN. */
-static pf_err open_mapped(pid_t pid, const struct pf_map *m, struct pf_elf **e)
-{
-    char root_path[PATH_MAX + 64], map_path[96];
-    struct stat st;
-    bool deleted = ends_with(m->path, " (deleted)");
-
-    snprintf(root_path, sizeof(root_path), "/proc/%d/root%s", (int)pid, m->path);
-    snprintf(map_path, sizeof(map_path), "/proc/%d/map_files/%llx-%llx", (int)pid,
-             (unsigned long long)m->start, (unsigned long long)m->end);
-    if (!deleted && stat(root_path, &st) == 0 && (uint64_t)st.st_ino == m->inode &&
-        pf_elf_open(root_path, NULL, e) == PF_OK)
-        return PF_OK;
-    if (pf_elf_open(map_path, NULL, e) == PF_OK)
-        return PF_OK;
-    if (deleted)
-        return PF_ERR_NOTFOUND;
-    return pf_elf_open(root_path, NULL, e);
+    return state == 'Z' || state == 'X' || state == 'x';
 }
 
 static bool is_libpython(const char *path)
@@ -529,7 +471,7 @@ pf_err pf_interp_discover(pid_t pid, const char *abi, struct pf_diag *diag, stru
             const struct pf_map *m = &maps.v[i];
             struct pf_elf *e = NULL;
             struct found f;
-            uint64_t base;
+            uint64_t bias = 0; /* stays 0 when the file has no segment at offset 0 */
 
             if (!m->path || m->offset != 0 || is_special(m->path))
                 continue;
@@ -539,12 +481,12 @@ pf_err pf_interp_discover(pid_t pid, const char *abi, struct pf_diag *diag, stru
             if ((pass == 0 && !lib) || (pass == 1 && (lib || !is_exe)) ||
                 (pass == 2 && (lib || is_exe)))
                 continue;
-            if (open_mapped(pid, m, &e) != PF_OK)
+            if (pf_elf_open_mapped(pid, m, &e) != PF_OK)
                 continue;
             looked++;
-            bool found = pf_elf_load_base(e, 0, &base) == PF_OK && inspect(e, m->start - base, &f);
+            bool found = pf_elf_load_bias(e, m, &bias) == PF_OK && inspect(e, bias, &f);
             if (!found && scan_cookie(&mem, &maps, m->path, &f)) {
-                f.bias = m->start - base;
+                f.bias = bias;
                 found = true;
             }
             if (!found) {

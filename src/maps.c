@@ -2,10 +2,13 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+
+#include "pyflame/bsearch.h"
 
 /* One line of /proc/PID/maps, as fs/proc/task_mmu.c prints it:
  *
@@ -290,19 +293,11 @@ const struct pf_map *pf_maps_find_file(const struct pf_maps *maps, const char *p
 
 const struct pf_map *pf_maps_find_addr(const struct pf_maps *maps, uint64_t addr)
 {
-    size_t lo = 0, hi = maps->n;
-
-    /* Find the first mapping that starts above addr; the one before it is
-     * the only candidate. */
-    while (lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (maps->v[mid].start <= addr)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    if (lo == 0)
+    /* The last mapping that starts at or below addr is the only candidate. */
+    size_t i = pf_bsearch_count_le(maps->v, maps->n, sizeof(*maps->v),
+                                   offsetof(struct pf_map, start), addr);
+    if (i == 0)
         return NULL;
-    const struct pf_map *m = &maps->v[lo - 1];
+    const struct pf_map *m = &maps->v[i - 1];
     return addr < m->end ? m : NULL;
 }

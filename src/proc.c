@@ -15,6 +15,7 @@
 
 #include "pyflame/limits.h"
 #include "pyflame/log.h"
+#include "pyflame/procstat.h"
 
 #define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
 /* Non-blocking polls for a stop before a blocking wait (about 1 us each). */
@@ -785,12 +786,7 @@ pf_err pf_proc_thread_state(struct pf_proc *p, pid_t tid, char *state)
         return PF_ERR_NOPROC;
     if ((err = read_task_file(p, t, &t->stat_fd, "stat", buf, sizeof(buf))))
         return err;
-    /* "tid (comm) S ...": comm may hold spaces and parentheses. */
-    char *close_paren = strrchr(buf, ')');
-    if (!close_paren || close_paren[1] != ' ' || !close_paren[2])
-        return PF_ERR_CORRUPT;
-    *state = close_paren[2];
-    return PF_OK;
+    return pf_procstat_state(buf, state) ? PF_OK : PF_ERR_CORRUPT;
 }
 
 pf_err pf_proc_thread_runs(struct pf_proc *p, pid_t tid, uint64_t *runs)

@@ -4,6 +4,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pyflame/clock.h"
 #include "pyflame/log.h"
 #include "pyflame/tick.h"
 #include "pyflame/unwind.h"
@@ -111,7 +112,7 @@ static pf_err discover(struct pf_sampler *s, uint64_t started, struct pf_diag *d
     }
     if ((err == PF_ERR_NOTPYTHON || err == PF_ERR_NOTREADY) && s->opts.wait_for_python)
         return PF_ERR_NOTREADY;
-    if (err == PF_ERR_NOTREADY && (pf_tick_now_ns() - started) < s->opts.ready_timeout * 1e9)
+    if (err == PF_ERR_NOTREADY && (pf_clock_now_ns() - started) < s->opts.ready_timeout * 1e9)
         return PF_ERR_NOTREADY;
     return err;
 }
@@ -166,7 +167,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
 {
     uint64_t asked = (uint64_t)(s->opts.interval * 1e9);
     uint64_t interval = asked ? asked : 1;
-    uint64_t run_start = pf_tick_now_ns(), start = run_start, tick = 0, sched_start = run_start;
+    uint64_t run_start = pf_clock_now_ns(), start = run_start, tick = 0, sched_start = run_start;
     uint64_t jitter_state = start ^ (uint64_t)pf_proc_pid(s->proc);
     uint64_t end = s->opts.duration < 0 ? UINT64_MAX : start + (uint64_t)(s->opts.duration * 1e9);
     uint64_t win_start = start, win_stopped = 0, win_ticks = 0;
@@ -206,12 +207,12 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
                 err = PF_OK;
                 continue;
             }
-            if (err || pf_tick_now_ns() >= deadline)
+            if (err || pf_clock_now_ns() >= deadline)
                 break;
         }
         if (err || *stop)
             break;
-        uint64_t tick_at = pf_tick_now_ns();
+        uint64_t tick_at = pf_clock_now_ns();
         bool late = tick_at > deadline + interval;
 
         if (!s->stats.target_found) {
@@ -228,7 +229,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
              * samples of one instant. */
             if (s->opts.on_schedule)
                 s->opts.on_schedule(s->opts.on_schedule_ctx);
-            start = sched_start = tick_at = pf_tick_now_ns();
+            start = sched_start = tick_at = pf_clock_now_ns();
             tick = 0;
         }
         s->tick.tick_no++;
@@ -258,7 +259,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         win_ticks++;
         win_stopped += s->tick.tick_stop_ns;
         s->tick.tick_stop_ns = 0;
-        uint64_t now = pf_tick_now_ns();
+        uint64_t now = pf_clock_now_ns();
         if (now - win_start >= CHECK_NS && win_ticks >= 100) {
             uint64_t next = start + tick * interval;
             uint64_t behind = now > next ? now - next : 0;
@@ -297,7 +298,7 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
     }
     gather(s);
     s->stats.interval = (double)interval / 1e9;
-    s->stats.elapsed = (double)(pf_tick_now_ns() - run_start) / 1e9;
+    s->stats.elapsed = (double)(pf_clock_now_ns() - run_start) / 1e9;
     s->stats.end = err == PF_ERR_EXITED || err == PF_ERR_EXEC ? err : PF_OK;
     if (err == PF_ERR_EXITED || err == PF_ERR_EXEC)
         return PF_OK;

@@ -12,8 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
-#include <time.h>
 #include <unistd.h>
+
+#include "pyflame/clock.h"
 
 /* One scrape waiting for its window's profile. */
 struct job {
@@ -35,13 +36,6 @@ struct pf_serve {
     atomic_int pending; /* how many: the sampling thread looks only if any */
     bool stopping;
 };
-
-static uint64_t mono_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static enum MHD_Result reply(struct MHD_Connection *c, unsigned status, const char *type, char *body,
                              size_t len, bool owned)
@@ -89,7 +83,7 @@ static enum MHD_Result scrape(struct pf_serve *s, struct MHD_Connection *c)
     /* The window starts under the lock: the sampling thread trims the
      * timeline under it too, so no sample of the window can go first. */
     pthread_mutex_lock(&s->lock);
-    job.from = mono_ns();
+    job.from = pf_clock_now_ns();
     job.to = job.from + (uint64_t)seconds * 1000000000u;
     job.next = s->jobs;
     s->jobs = &job;
@@ -278,7 +272,7 @@ bool pf_serve_due(struct pf_serve *s)
 {
     if (atomic_load(&s->pending) == 0)
         return false;
-    uint64_t now = mono_ns();
+    uint64_t now = pf_clock_now_ns();
     bool due = false;
     pthread_mutex_lock(&s->lock);
     for (struct job *j = s->jobs; j && !due; j = j->next)
@@ -290,7 +284,7 @@ bool pf_serve_due(struct pf_serve *s)
 void pf_serve_poll(struct pf_serve *s, struct pf_agg *agg, const struct pf_intern *names, double interval)
 {
     pthread_mutex_lock(&s->lock);
-    uint64_t now = mono_ns(), keep = now;
+    uint64_t now = pf_clock_now_ns(), keep = now;
     bool answered = false;
     for (struct job *j = s->jobs; j; j = j->next) {
         if (j->done)

@@ -32,6 +32,8 @@
  * stopped copy is counted. */
 #include "pyflame/tick.h"
 
+#include "pyflame/clock.h"
+
 static enum pf_fail_reason copy_failure(pf_err err)
 {
     return err == PF_ERR_FAULT ? PF_FAIL_MEMORY : PF_FAIL_CORRUPT;
@@ -57,7 +59,7 @@ static pf_err stop_and_copy(struct pf_tick *t, struct pf_thread_slot **slots, si
             t->batch_tids[k++] = s->tid;
         s->stop_idx = j;
     }
-    uint64_t t0 = pf_tick_now_ns();
+    uint64_t t0 = pf_clock_now_ns();
     if (k && (err = pf_tick_stop(t, t->batch_tids, k, t->batch_stopped, &t0)))
         return err; /* PF_ERR_EXEC: nothing is left stopped */
     for (size_t i = 0; i < n; i++) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "pyflame/clock.h"
 #include "pyflame/frame.h"
 #include "pyflame/limits.h"
 #include "pyflame/log.h"
@@ -12,13 +13,6 @@
 #define CODE_CACHE_SIZE 8192
 /* Slots of thread states not seen for this many ticks are dropped. */
 #define SLOT_IDLE_TICKS 1000
-
-uint64_t pf_tick_now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
 
 static pf_err pseudo_frame(struct pf_tick *t, const char *text, uint32_t *id)
 {
@@ -426,7 +420,7 @@ static void record_stop_time(struct pf_tick *t, uint64_t ns)
 pf_err pf_tick_stop(struct pf_tick *t, const pid_t *tids, size_t n, unsigned char *stopped,
                     uint64_t *t0)
 {
-    uint64_t start = pf_tick_now_ns(), end = start + t->stop_budget_ns;
+    uint64_t start = pf_clock_now_ns(), end = start + t->stop_budget_ns;
     struct timespec deadline = {(time_t)(end / 1000000000u), (long)(end % 1000000000u)};
     pf_err err = pf_proc_stop_threads(t->proc, tids, n, stopped, t->stop_budget_ns ? &deadline : NULL);
 
@@ -436,7 +430,7 @@ pf_err pf_tick_stop(struct pf_tick *t, const pid_t *tids, size_t n, unsigned cha
             t->slow_pending = true;
         }
     *t0 = start;
-    t->held_since = pf_tick_now_ns();
+    t->held_since = pf_clock_now_ns();
     return err;
 }
 
@@ -444,7 +438,7 @@ void pf_tick_resume(struct pf_tick *t, pid_t tid, uint64_t t0)
 {
     /* A thread that died while stopped cannot be resumed; nothing is lost. */
     pf_proc_resume_thread(t->proc, tid);
-    uint64_t now = pf_tick_now_ns();
+    uint64_t now = pf_clock_now_ns();
     /* The statistics count from the interrupt, as the floor probe does;
      * the schedule's protection counts the time the thread was held, from
      * when its stop was seen: the wait before it is the target's own wait
@@ -466,7 +460,7 @@ void pf_tick_resume(struct pf_tick *t, pid_t tid, uint64_t t0)
 
 void pf_tick_unwind(struct pf_tick *t, struct pf_thread_slot *slot)
 {
-    uint64_t t0 = pf_tick_now_ns();
+    uint64_t t0 = pf_clock_now_ns();
     slot->in_syscall = false;
     if (pf_unwind_thread(t->unwind, slot->tid, t->native, PF_MAX_NATIVE_DEPTH, &t->native_n,
                          &t->native_end, &slot->in_syscall) != PF_OK) {
@@ -475,7 +469,7 @@ void pf_tick_unwind(struct pf_tick *t, struct pf_thread_slot *slot)
     }
     t->stats.native_samples++;
     t->stats.native_frames += t->native_n;
-    t->stats.native_unwind_ns += pf_tick_now_ns() - t0;
+    t->stats.native_unwind_ns += pf_clock_now_ns() - t0;
 }
 
 /* --native, after the thread runs again: name the native frames and merge
@@ -483,7 +477,7 @@ void pf_tick_unwind(struct pf_tick *t, struct pf_thread_slot *slot)
  * exactly, t->ids is the Python stack with a mark at its root. */
 static pf_err merge_native(struct pf_tick *t, size_t *depth, bool truncated)
 {
-    uint64_t t0 = pf_tick_now_ns();
+    uint64_t t0 = pf_clock_now_ns();
     bool whole = t->native_end == PF_UNWIND_WHOLE;
     pf_err err = pf_unwind_symbolize(t->unwind, t->native, t->native_n, t->items);
 
@@ -515,7 +509,7 @@ static pf_err merge_native(struct pf_tick *t, size_t *depth, bool truncated)
         t->stats.native_incomplete++;
         break;
     }
-    t->stats.native_merge_ns += pf_tick_now_ns() - t0;
+    t->stats.native_merge_ns += pf_clock_now_ns() - t0;
     return PF_OK;
 }
 

@@ -12,9 +12,9 @@
 #include <sys/ptrace.h>
 #include <sys/uio.h>
 #include <sys/user.h>
-#include <time.h>
 #include <unistd.h>
 
+#include "pyflame/clock.h"
 #include "pyflame/elf.h"
 #include "pyflame/limits.h"
 #include "pyflame/log.h"
@@ -110,13 +110,6 @@ bool pf_unwind_available(void)
     return true;
 }
 
-static uint64_t now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
-}
-
 /* ---- objects and maps ---------------------------------------------------- */
 
 static void obj_free(struct obj *o)
@@ -208,36 +201,16 @@ static pf_err read_maps(struct pf_unwind *u)
 static const struct pf_map *find_map(struct pf_unwind *u, uint64_t addr, bool reread, size_t *idx)
 {
     const struct pf_map *m = pf_maps_find_addr(&u->maps, addr);
-    if (!m && reread && u->reread_ok && now_ns() - u->fruitless_ns >= FRUITLESS_NS) {
+    if (!m && reread && u->reread_ok && pf_clock_now_ns() - u->fruitless_ns >= FRUITLESS_NS) {
         u->reread_ok = false;
         if (read_maps(u) == PF_OK)
             m = pf_maps_find_addr(&u->maps, addr);
         if (!m)
-            u->fruitless_ns = now_ns();
+            u->fruitless_ns = pf_clock_now_ns();
     }
     if (m && idx)
         *idx = (size_t)(m - u->maps.v);
     return m;
-}
-
-/* Open a file of the target: through its root (containers, chroots), then,
- * for a deleted or unreachable file, through the mapping itself. */
-static struct pf_elf *open_target_file(struct pf_unwind *u, const char *path,
-                                       const struct pf_map *m)
-{
-    char file[PATH_MAX + 64];
-    struct pf_elf *e = NULL;
-
-    snprintf(file, sizeof(file), "/proc/%d/root%s", (int)u->pid, path);
-    if (pf_elf_open(file, NULL, &e) == PF_OK)
-        return e;
-    if (m) {
-        snprintf(file, sizeof(file), "/proc/%d/map_files/%" PRIx64 "-%" PRIx64, (int)u->pid,
-                 m->start, m->end);
-        if (pf_elf_open(file, NULL, &e) == PF_OK)
-            return e;
-    }
-    return NULL;
 }
 
 /* A debug file is used only if its build ID is the object's. */
@@ -311,7 +284,7 @@ static void obj_open(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
             pf_elf_open_mem(buf, len, "[vdso]", NULL, &o->elf);
         free(buf);
     } else {
-        o->elf = open_target_file(u, o->path, m);
+        pf_elf_open_mapped(u->pid, m, &o->elf);
     }
 }
 
@@ -335,8 +308,6 @@ static void obj_symbols(struct pf_unwind *u, struct obj *o)
  * (docs/cpython-internals.md §2.2), else from the mapping in hand. */
 static bool obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
 {
-    uint64_t vaddr;
-
     if (o->bias_known)
         return true;
     if (!o->tried)
@@ -345,11 +316,8 @@ static bool obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
         return false;
     const struct pf_map *first =
         strcmp(o->path, "[vdso]") == 0 ? m : pf_maps_find_file(&u->maps, o->path, 0);
-    if (first && pf_elf_load_base(o->elf, first->offset, &vaddr) == PF_OK)
-        o->bias = first->start - vaddr;
-    else if (pf_elf_load_base(o->elf, m->offset, &vaddr) == PF_OK)
-        o->bias = m->start - vaddr;
-    else
+    if (!(first && pf_elf_load_bias(o->elf, first, &o->bias) == PF_OK) &&
+        pf_elf_load_bias(o->elf, m, &o->bias) != PF_OK)
         return false;
     o->bias_known = true;
     return true;

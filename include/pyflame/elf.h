@@ -2,21 +2,33 @@
  * as the vDSO), through libelf (gelf): symbols from .symtab and .dynsym by
  * name and by address, sections by name, the program headers (for the load
  * bias and the unwind tables), build ID and debug link, and bytes of
- * initialized data at a virtual address. It never touches the target
- * process. */
+ * initialized data at a virtual address. It never reads the target's
+ * memory; it opens the target's files (pf_elf_open_mapped) through /proc. */
 #ifndef PYFLAME_ELF_H
 #define PYFLAME_ELF_H
 
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "pyflame/error.h"
+#include "pyflame/maps.h"
 
 struct pf_elf;
 
 /* Open and index an ELF file. */
 pf_err pf_elf_open(const char *path, struct pf_diag *diag, struct pf_elf **out);
+
+/* Open the file behind mapping m of process pid as the target sees it:
+ * through /proc/PID/root, which resolves the path in the target's mount
+ * namespace and root (containers, chroots), when that is still the mapped
+ * file (same inode); otherwise through /proc/PID/map_files, which reaches
+ * even a deleted or replaced file but needs CAP_SYS_ADMIN; last, the path
+ * under the root whatever its inode. PF_ERR_NOTFOUND for a deleted file
+ * map_files could not open. Discovery and the native unwinder both open
+ * the target's files this one way. */
+pf_err pf_elf_open_mapped(pid_t pid, const struct pf_map *m, struct pf_elf **out);
 
 /* Index an ELF image held in memory (the vDSO, copied from the target).
  * The bytes are copied. `what` names the image in messages. */
@@ -47,6 +59,11 @@ pf_err pf_elf_read_vaddr(const struct pf_elf *e, uint64_t vaddr, void *dst, size
  * can start on the same file page (a RW segment beginning mid-page after an
  * R one); the first wins, so compute the bias from the mapping at offset 0. */
 pf_err pf_elf_load_base(const struct pf_elf *e, uint64_t offset, uint64_t *vaddr_page);
+
+/* Load bias (run-time address - ELF virtual address) of e as mapped by m:
+ * m->start - pf_elf_load_base(e, m->offset). Pass the file's mapping at
+ * offset 0 when there is one (see above). */
+pf_err pf_elf_load_bias(const struct pf_elf *e, const struct pf_map *m, uint64_t *bias);
 
 /* ET_DYN (PIE or shared library) vs ET_EXEC. */
 bool pf_elf_is_dyn(const struct pf_elf *e);

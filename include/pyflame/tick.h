@@ -215,8 +215,6 @@ pf_err pf_tick_thread(struct pf_tick *t, uint64_t tstate, struct pf_thread_slot 
 /* Drop slots not used for a while (threads that ended). */
 void pf_tick_evict(struct pf_tick *t);
 
-uint64_t pf_tick_now_ns(void);
-
 struct pf_strategy {
     const char *name;
     /* One tick. Returns an error only for conditions that end the run

@@ -150,8 +150,7 @@ static void parse_rejects(void **state)
         "00400000-00400000 r--p 00000000 fe:00 1 /a",       /* empty range */
         " 00400000-00401000 r--p 00000000 fe:00 1 /a",      /* leading space */
         "00400000-00401000  r--p 00000000 fe:00 1 /a",      /* double space */
-        "00400000-00401000 r--p 00000000 fe:00 1 /a\n"
-        "garbage\n",
+        "00400000-00401000 r--p 00000000 fe:00 1 /a\ngarbage\n", /* a good line, then garbage */
     };
 
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
