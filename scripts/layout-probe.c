@@ -1,9 +1,9 @@
-/* layout-probe: print one struct pf_layout entry (include/pyflame/layout.h)
+/* layout-probe: print one struct pf_layout entry (include/pyflame/cpython/layout.h)
  * for the CPython whose headers this file is compiled against.
  *
  * scripts/gen-layouts compiles it once per installed interpreter with only
  * `-I <include dir>` and runs it; the output is committed as
- * src/layouts/cpython_X_Y.inc. The numbers are offsetof()/sizeof() evaluated
+ * src/cpython/layouts/cpython_X_Y.inc. The numbers are offsetof()/sizeof() evaluated
  * here by the compiler, against the real headers, so nothing is typed by hand.
  * It needs headers only, never libpython.
  *

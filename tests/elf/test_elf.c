@@ -22,8 +22,8 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pyflame/elf.h"
-#include "pyflame/maps.h"
+#include "pyflame/target/elf.h"
+#include "pyflame/target/maps.h"
 
 #include "fixture.h"
 

@@ -10,7 +10,7 @@
 #include <string.h>
 
 #include "fuzz_image.h"
-#include "pyflame/debug_offsets.h"
+#include "pyflame/cpython/debug_offsets.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

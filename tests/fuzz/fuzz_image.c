@@ -3,8 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pyflame/limits.h"
-#include "pyflame/linetable.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/cpython/linetable.h"
 
 void fuzz_fail(const char *file, int line, const char *what)
 {

@@ -25,13 +25,13 @@
 #include <stdint.h>
 #include <stdio.h>
 
-#include "pyflame/code.h"
-#include "pyflame/frame.h"
-#include "pyflame/image.h"
-#include "pyflame/intern.h"
-#include "pyflame/interp.h"
-#include "pyflame/layout.h"
-#include "pyflame/mem.h"
+#include "pyflame/cpython/code.h"
+#include "pyflame/cpython/frame.h"
+#include "pyflame/target/image.h"
+#include "pyflame/base/intern.h"
+#include "pyflame/cpython/interp.h"
+#include "pyflame/cpython/layout.h"
+#include "pyflame/target/mem.h"
 
 #define FUZZ_SEG_MAGIC "SEG!"
 #define FUZZ_SEG_MAGIC_LEN 4
@@ -81,7 +81,7 @@ struct fuzz_stack_stats {
     pf_err err; /* the first error, PF_OK if none */
 };
 
-/* One thread's stack as the sampler reads it (src/sampler.c read_stack):
+/* One thread's stack as the sampler reads it (src/sample/sampler.c read_stack):
  * copy the thread state at tstate_addr, find the first frame, walk, read
  * every code header in one batch, look each code object up in the cache,
  * find its line and intern the frame. Checks the invariants the modules

@@ -9,7 +9,7 @@
 #include <string.h>
 
 #include "fuzz_image.h"
-#include "pyflame/linetable.h"
+#include "pyflame/cpython/linetable.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "fuzz_image.h"
-#include "pyflame/maps.h"
+#include "pyflame/target/maps.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

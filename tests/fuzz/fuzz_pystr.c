@@ -8,8 +8,8 @@
 #include <string.h>
 
 #include "fuzz_image.h"
-#include "pyflame/limits.h"
-#include "pyflame/pystr.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/cpython/pystr.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

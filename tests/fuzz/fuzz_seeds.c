@@ -20,10 +20,10 @@
 #include <sys/stat.h>
 
 #include "fuzz_image.h"
-#include "pyflame/debug_offsets.h"
-#include "pyflame/limits.h"
-#include "pyflame/linetable.h"
-#include "pyflame/pystr.h"
+#include "pyflame/cpython/debug_offsets.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/cpython/linetable.h"
+#include "pyflame/cpython/pystr.h"
 
 #include "linetable_vectors.h"
 

@@ -53,7 +53,7 @@ def find_go():
 SAMPLE = re.compile(r"^\s+(\d+)\s+(\d+): ([\d ]*)$")
 LABEL = re.compile(r"^\s+(\w+):\[(.*)\]$")
 # "     3: 0x0 M=1 leaf /path/formats_pprof.py:16 s=0()": the system name, in
-# parentheses, is empty (src/writer_pprof.c).
+# parentheses, is empty (src/output/writer_pprof.c).
 LOCATION = re.compile(r"^\s*(\d+): 0x[0-9a-f]+ M=1 (\S+) (.*):(\d+) s=0\(\)$")
 
 
@@ -181,7 +181,7 @@ def main():
     total = sum(x["count"] for x in r["samples"])
     # The summary's first count is of ticks, and a tick before pyflame
     # knew the interpreter ready (here: attached while nobody held the GIL,
-    # src/tick.c) is no sample; it says how many there were.
+    # src/sample/tick.c) is no sample; it says how many there were.
     m = re.search(r"; (\d+) ticks before the interpreter was ready", s["line"])
     samples = s["samples"] - (int(m.group(1)) if m else 0)
     if (total, with_stack, idle, sum(failed.values())) != (samples, s["stacks"], s["idle"], s["failed"]):

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Integration test: the svg format (src/writer_svg.c) on a real CPython 3.11.
+"""Integration test: the svg format (src/output/writer_svg.c) on a real CPython 3.11.
 
     formats_svg_test.py --pyflame BUILD/pyflame --python 3.11 --node-prefix DIR
 
@@ -46,7 +46,7 @@ DRIVER = os.path.join(HERE, "formats_svg_browser.js")
 CHROMIUM = "/usr/bin/chromium"
 PUPPETEER = "puppeteer-core@24.43.1"  # the last line that runs on Node 18 and 20
 SVG = "{http://www.w3.org/2000/svg}"
-GRAPH_W = 1180.0  # src/writer_svg.c: GRAPH_W
+GRAPH_W = 1180.0  # src/output/writer_svg.c: GRAPH_W
 
 
 def profile(pyflame, pid, args):

@@ -118,8 +118,8 @@ def summary(err, out=""):
 
 # The one reason the machine's load explains, whatever the target: pyflame
 # does not wait long for a thread that waits for a CPU to stop, and without
-# a confirmed live copy of its stack that tick fails (src/strategy_gil.c,
-# src/strategy_threads.c). Allowed everywhere.
+# a confirmed live copy of its stack that tick fails (src/sample/strategy_gil.c,
+# src/sample/strategy_threads.c). Allowed everywhere.
 LOADED = {"thread did not stop in time"}
 
 
@@ -164,7 +164,7 @@ def at_start_and_end(end=True):
 
 # A thread state whose OS thread has not started yet (its thread state is
 # made by the thread that starts it) or is already gone counts as failed
-# under this name (src/strategy_threads.c: "starting or gone"). Allowed
+# under this name (src/sample/strategy_threads.c: "starting or gone"). Allowed
 # where threads start or end during the profile.
 THREAD_STARTS_OR_ENDS = "thread state not matched to a thread"
 

@@ -11,8 +11,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pyflame/image.h"
-#include "pyflame/layout.h"
+#include "pyflame/target/image.h"
+#include "pyflame/cpython/layout.h"
 
 #define FAKE_TYPE_CODE 0x7000ull  /* fake &PyCode_Type */
 #define FAKE_TYPE_STR 0x7100ull   /* fake &PyUnicode_Type / &PyString_Type */

@@ -10,7 +10,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "pyflame/layout.h"
+#include "pyflame/cpython/layout.h"
 
 struct lt_vector {
     const char *python;         /* the interpreter that compiled it */

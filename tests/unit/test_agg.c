@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/agg.h"
+#include "pyflame/profile/agg.h"
 
 static void counts_and_reasons(void **state)
 {

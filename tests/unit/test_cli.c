@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/cli.h"
+#include "pyflame/app/cli.h"
 
 #define PARSE(o, d, ...)                                                                           \
     ({                                                                                             \

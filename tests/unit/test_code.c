@@ -16,13 +16,13 @@
 
 #include "fake_python.h"
 #include "linetable_vectors.h"
-#include "pyflame/code.h"
-#include "pyflame/image.h"
-#include "pyflame/intern.h"
-#include "pyflame/layout.h"
-#include "pyflame/limits.h"
-#include "pyflame/linetable.h"
-#include "pyflame/mem.h"
+#include "pyflame/cpython/code.h"
+#include "pyflame/target/image.h"
+#include "pyflame/base/intern.h"
+#include "pyflame/cpython/layout.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/cpython/linetable.h"
+#include "pyflame/target/mem.h"
 
 #define NVECTORS (sizeof(LT_VECTORS) / sizeof(LT_VECTORS[0]))
 

@@ -19,9 +19,9 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "pyflame/debug_offsets.h"
-#include "pyflame/elf.h"
-#include "pyflame/layout.h"
+#include "pyflame/cpython/debug_offsets.h"
+#include "pyflame/target/elf.h"
+#include "pyflame/cpython/layout.h"
 
 /* The words after the cookie in libpython3.13.so.1.0 of CPython 3.13.0,
  * x86_64, up to unicode_object (read with readelf and a hex dump of the

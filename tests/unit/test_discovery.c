@@ -25,11 +25,11 @@
 #include <unistd.h>
 
 #include "fake_python.h"
-#include "pyflame/elf.h"
-#include "pyflame/image.h"
-#include "pyflame/interp.h"
-#include "pyflame/layout.h"
-#include "pyflame/mem.h"
+#include "pyflame/target/elf.h"
+#include "pyflame/target/image.h"
+#include "pyflame/cpython/interp.h"
+#include "pyflame/cpython/layout.h"
+#include "pyflame/target/mem.h"
 
 /* ---- interp_head in real, stripped libpythons ---- */
 

@@ -1,4 +1,4 @@
-/* src/escape.c: the one JSON and the one XML escaper every writer uses.
+/* src/base/escape.c: the one JSON and the one XML escaper every writer uses.
  * Each case is the exact output for names a target can hold: markup,
  * quotes, control characters, non-ASCII, and bytes that are not UTF-8. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/escape.h"
+#include "pyflame/base/escape.h"
 
 #define FFFD "\xef\xbf\xbd"
 

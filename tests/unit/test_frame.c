@@ -16,11 +16,11 @@
 #include <cmocka.h>
 
 #include "fake_python.h"
-#include "pyflame/frame.h"
-#include "pyflame/image.h"
-#include "pyflame/layout.h"
-#include "pyflame/limits.h"
-#include "pyflame/mem.h"
+#include "pyflame/cpython/frame.h"
+#include "pyflame/target/image.h"
+#include "pyflame/cpython/layout.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/target/mem.h"
 
 /* Where things go. fake_code needs 0x5000 + table bytes from its address. */
 #define CODE_F 0x100000ull

@@ -1,4 +1,4 @@
-/* src/hashindex.c: the hash index under intern and agg. Ids come back for
+/* src/base/hashindex.c: the hash index under intern and agg. Ids come back for
  * their hash only, every id with an equal hash comes back, a miss ends at
  * the slot an insert fills, and growing keeps every id findable. */
 #include <setjmp.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/hashindex.h"
+#include "pyflame/base/hashindex.h"
 
 /* Look hash up, then insert id if nothing with that hash was there. */
 static void add(struct pf_hashindex *ix, uint32_t hash, uint32_t id)

@@ -9,7 +9,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/intern.h"
+#include "pyflame/base/intern.h"
 
 static void strings(void **state)
 {

@@ -16,11 +16,11 @@
 #include <cmocka.h>
 
 #include "fake_python.h"
-#include "pyflame/image.h"
-#include "pyflame/interp.h"
-#include "pyflame/layout.h"
-#include "pyflame/limits.h"
-#include "pyflame/mem.h"
+#include "pyflame/target/image.h"
+#include "pyflame/cpython/interp.h"
+#include "pyflame/cpython/layout.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/target/mem.h"
 
 #define RUNTIME 0x100000ull     /* _PyRuntime, or the 2.7/3.6 variables */
 #define CURRENT_VAR 0x100040ull /* 2.7/3.6 _PyThreadState_Current */

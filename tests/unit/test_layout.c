@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/layout.h"
+#include "pyflame/cpython/layout.h"
 
 #if defined(__x86_64__)
 #define THIS_ARCH PF_ARCH_X86_64

@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/linetable.h"
+#include "pyflame/cpython/linetable.h"
 
 #include "linetable_vectors.h"
 

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "pyflame/maps.h"
+#include "pyflame/target/maps.h"
 
 /* Real lines, from an x86_64 6.x kernel, plus the odd cases: a path with
  * spaces, a deleted file, a shared mapping, anonymous lines with and

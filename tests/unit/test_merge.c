@@ -15,7 +15,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/merge.h"
+#include "pyflame/native/merge.h"
 
 /* Frame ids: Python frames are 100+, native frames 200+, marks 900+. */
 #define PY(x) (100u + (x))

@@ -1,4 +1,4 @@
-/* src/procstat.c: fields of /proc/PID/stat counted from the last ')', since
+/* src/target/procstat.c: fields of /proc/PID/stat counted from the last ')', since
  * a command name may hold spaces and parentheses. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/procstat.h"
+#include "pyflame/target/procstat.h"
 
 /* Fields 1-22 of a real line, with a hostile command name. */
 static const char LINE[] = "4242 (a) b (S) c) R 1 4242 4242 0 -1 4194560 1085 0 0 0 3 1 0 0 20 0 "

@@ -1,4 +1,4 @@
-/* The protobuf encoder (src/protobuf.c) byte for byte against encodings
+/* The protobuf encoder (src/output/protobuf.c) byte for byte against encodings
  * worked out by hand from the wire format: varints at the edges of their
  * byte counts, tags, packed fields, and nested messages whose length takes
  * one, two and three bytes. */
@@ -11,7 +11,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/protobuf.h"
+#include "pyflame/output/protobuf.h"
 
 /* b holds exactly the n bytes of want. */
 static void check_bytes(const struct pf_pb *b, const uint8_t *want, size_t n)

@@ -14,11 +14,11 @@
 #include <cmocka.h>
 
 #include "fake_python.h"
-#include "pyflame/image.h"
-#include "pyflame/layout.h"
-#include "pyflame/limits.h"
-#include "pyflame/mem.h"
-#include "pyflame/pystr.h"
+#include "pyflame/target/image.h"
+#include "pyflame/cpython/layout.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/target/mem.h"
+#include "pyflame/cpython/pystr.h"
 
 #define OBJ 0x100000ull /* where each test puts its object */
 

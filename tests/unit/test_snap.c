@@ -18,15 +18,15 @@
 #include <cmocka.h>
 
 #include "fake_python.h"
-#include "pyflame/code.h"
-#include "pyflame/frame.h"
-#include "pyflame/image.h"
-#include "pyflame/intern.h"
-#include "pyflame/layout.h"
-#include "pyflame/limits.h"
-#include "pyflame/mem.h"
-#include "pyflame/prefetch.h"
-#include "pyflame/snap.h"
+#include "pyflame/cpython/code.h"
+#include "pyflame/cpython/frame.h"
+#include "pyflame/target/image.h"
+#include "pyflame/base/intern.h"
+#include "pyflame/cpython/layout.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/target/mem.h"
+#include "pyflame/target/prefetch.h"
+#include "pyflame/cpython/snap.h"
 
 #define CODE_F 0x100000ull
 #define CODE_G 0x110000ull

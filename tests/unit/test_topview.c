@@ -8,7 +8,7 @@
 
 #include <cmocka.h>
 
-#include "pyflame/topview.h"
+#include "pyflame/output/topview.h"
 
 #include "frames_fixture.h"
 

@@ -22,15 +22,15 @@
 
 #include <cmocka.h>
 
-#include "pyflame/elf.h"
-#include "pyflame/intern.h"
-#include "pyflame/limits.h"
-#include "pyflame/maps.h"
-#include "pyflame/mem.h"
-#include "pyflame/merge.h"
-#include "pyflame/proc.h"
-#include "pyflame/unwind.h"
-#include "pyflame/writer.h"
+#include "pyflame/target/elf.h"
+#include "pyflame/base/intern.h"
+#include "pyflame/base/limits.h"
+#include "pyflame/target/maps.h"
+#include "pyflame/target/mem.h"
+#include "pyflame/native/merge.h"
+#include "pyflame/target/proc.h"
+#include "pyflame/native/unwind.h"
+#include "pyflame/output/writer.h"
 
 /* The child's call chain, outermost first:
  *   main -> run_child -> _PyEval_EvalFrameDefault -> PyObject_Call

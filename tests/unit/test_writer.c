@@ -11,10 +11,10 @@
 
 #include <cmocka.h>
 
-#include "pyflame/agg.h"
-#include "pyflame/intern.h"
-#include "pyflame/linetable.h"
-#include "pyflame/writer.h"
+#include "pyflame/profile/agg.h"
+#include "pyflame/base/intern.h"
+#include "pyflame/cpython/linetable.h"
+#include "pyflame/output/writer.h"
 
 #include "frames_fixture.h"
 

@@ -1,4 +1,4 @@
-/* The pprof writer (src/writer_pprof.c) on fixed aggregates: its output is
+/* The pprof writer (src/output/writer_pprof.c) on fixed aggregates: its output is
  * gunzipped with zlib and decoded by a small reader of the protobuf wire
  * format below, written from profile.proto's field numbers, then the
  * string table, samples, locations, functions and the profile's own
@@ -16,9 +16,9 @@
 #include <cmocka.h>
 #include <zlib.h>
 
-#include "pyflame/agg.h"
-#include "pyflame/intern.h"
-#include "pyflame/writer.h"
+#include "pyflame/profile/agg.h"
+#include "pyflame/base/intern.h"
+#include "pyflame/output/writer.h"
 
 #include "frames_fixture.h"
 
@@ -460,7 +460,7 @@ static void check_function(const struct profile *p, uint64_t id, int64_t name, i
     const struct function *f = &p->functions[id - 1];
     assert_int_equal(f->id, id);
     assert_int_equal(f->name, name);
-    /* None: pprof would demangle a name equal to it (src/writer_pprof.c). */
+    /* None: pprof would demangle a name equal to it (src/output/writer_pprof.c). */
     assert_int_equal(f->system_name, 0);
     assert_int_equal(f->filename, file);
     assert_int_equal(f->start_line, 0);

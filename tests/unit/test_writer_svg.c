@@ -1,4 +1,4 @@
-/* The svg writer (src/writer_svg.c) on fixed aggregates: the output is
+/* The svg writer (src/output/writer_svg.c) on fixed aggregates: the output is
  * well-formed XML and valid UTF-8 whatever the names hold, boxes are where
  * the samples put them, narrow boxes are left out and counted, colours
  * depend on the file only. Rendering and the script are tested in a
@@ -13,11 +13,11 @@
 
 #include <cmocka.h>
 
-#include "pyflame/agg.h"
-#include "pyflame/escape.h"
-#include "pyflame/intern.h"
-#include "pyflame/linetable.h"
-#include "pyflame/writer.h"
+#include "pyflame/profile/agg.h"
+#include "pyflame/base/escape.h"
+#include "pyflame/base/intern.h"
+#include "pyflame/cpython/linetable.h"
+#include "pyflame/output/writer.h"
 
 #include "frames_fixture.h"
 

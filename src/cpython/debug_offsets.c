@@ -1,0 +1,675 @@
+#include "pyflame/cpython/debug_offsets.h"
+
+#include <string.h>
+
+#include "pyflame/base/limits.h"
+
+/* _Py_DebugOffsets is `char cookie[8]`, then uint64_t only: version,
+ * free_threaded, then one group of entries per struct, each group (up to
+ * the ones we read) starting with the struct's sizeof. It carries no size
+ * or format number of its own, and its header promises stability only
+ * across patch releases, so the layout is chosen by the version field
+ * (docs/cpython-internals.md §10.1). A format below lists the groups in
+ * declaration order, up to unicode_object, the last one pyflame reads. */
+#define HEADER 24 /* cookie, version, free_threaded */
+
+struct group {
+    const char *name;
+    const char *const *entries; /* NULL-terminated */
+};
+
+/* One group: its name, then its entries. */
+/* clang-format off */
+#define G(name, ...) {name, (const char *const[]){__VA_ARGS__, NULL}}
+#define G_END {NULL, NULL}
+/* clang-format on */
+
+/* Groups that are the same in 3.13 and 3.14. */
+#define RUNTIME_STATE G("runtime_state", "size", "finalizing", "interpreters_head")
+#define THREAD_STATE                                                                               \
+    G("thread_state", "size", "prev", "next", "interp", "current_frame", "thread_id",              \
+      "native_thread_id", "datastack_chunk", "status")
+#define PYOBJECT G("pyobject", "size", "ob_type")
+#define TYPE_OBJECT G("type_object", "size", "tp_name", "tp_repr", "tp_flags")
+#define TUPLE_OBJECT G("tuple_object", "size", "ob_item", "ob_size")
+#define LIST_OBJECT G("list_object", "size", "ob_item", "ob_size")
+#define DICT_OBJECT G("dict_object", "size", "ma_keys", "ma_values")
+#define FLOAT_OBJECT G("float_object", "size", "ob_fval")
+#define LONG_OBJECT G("long_object", "size", "lv_tag", "ob_digit")
+#define BYTES_OBJECT G("bytes_object", "size", "ob_size", "ob_sval")
+#define UNICODE_OBJECT G("unicode_object", "size", "state", "length", "asciiobject_size")
+
+/* 3.13.0, Include/internal/pycore_runtime.h; checked against the bytes of
+ * libpython3.13 by tests/unit/test_debug_offsets.c. */
+static const struct group FORMAT_3_13[] = {
+    RUNTIME_STATE,
+    G("interpreter_state", "size", "id", "next", "threads_head", "gc", "imports_modules", "sysdict",
+      "builtins", "ceval_gil", "gil_runtime_state", "gil_runtime_state_enabled",
+      "gil_runtime_state_locked", "gil_runtime_state_holder"),
+    THREAD_STATE,
+    G("interpreter_frame", "size", "previous", "executable", "instr_ptr", "localsplus", "owner"),
+    G("code_object", "size", "filename", "name", "qualname", "linetable", "firstlineno", "argcount",
+      "localsplusnames", "localspluskinds", "co_code_adaptive"),
+    PYOBJECT,
+    TYPE_OBJECT,
+    TUPLE_OBJECT,
+    LIST_OBJECT,
+    DICT_OBJECT,
+    FLOAT_OBJECT,
+    LONG_OBJECT,
+    BYTES_OBJECT,
+    UNICODE_OBJECT,
+    G_END,
+};
+
+/* 3.14, Include/internal/pycore_debug_offsets.h. Not installed here: read
+ * from CPython's sources, where two shapes appear during 3.14's
+ * development. Both add interpreter_state.threads_main,
+ * interpreter_frame.stackpointer and a set_object group; the later one
+ * also adds the thread-local-bytecode entries (code_object_generation,
+ * tlbc_generation, tlbc_index, co_tlbc). Each is tried in turn and only one
+ * that passes validation is used: the checks below reject the wrong one
+ * (a shifted group puts two entries at one offset, or a field outside its
+ * struct). */
+static const struct group FORMAT_3_14_TLBC[] = {
+    RUNTIME_STATE,
+    G("interpreter_state", "size", "id", "next", "threads_head", "threads_main", "gc",
+      "imports_modules", "sysdict", "builtins", "ceval_gil", "gil_runtime_state",
+      "gil_runtime_state_enabled", "gil_runtime_state_locked", "gil_runtime_state_holder",
+      "code_object_generation", "tlbc_generation"),
+    THREAD_STATE,
+    G("interpreter_frame", "size", "previous", "executable", "instr_ptr", "localsplus", "owner",
+      "stackpointer", "tlbc_index"),
+    G("code_object", "size", "filename", "name", "qualname", "linetable", "firstlineno", "argcount",
+      "localsplusnames", "localspluskinds", "co_code_adaptive", "co_tlbc"),
+    PYOBJECT,
+    TYPE_OBJECT,
+    TUPLE_OBJECT,
+    LIST_OBJECT,
+    G("set_object", "size", "used", "table", "mask"),
+    DICT_OBJECT,
+    FLOAT_OBJECT,
+    LONG_OBJECT,
+    BYTES_OBJECT,
+    UNICODE_OBJECT,
+    G_END,
+};
+
+static const struct group FORMAT_3_14_EARLY[] = {
+    RUNTIME_STATE,
+    G("interpreter_state", "size", "id", "next", "threads_head", "threads_main", "gc",
+      "imports_modules", "sysdict", "builtins", "ceval_gil", "gil_runtime_state",
+      "gil_runtime_state_enabled", "gil_runtime_state_locked", "gil_runtime_state_holder"),
+    THREAD_STATE,
+    G("interpreter_frame", "size", "previous", "executable", "instr_ptr", "localsplus", "owner",
+      "stackpointer"),
+    G("code_object", "size", "filename", "name", "qualname", "linetable", "firstlineno", "argcount",
+      "localsplusnames", "localspluskinds", "co_code_adaptive"),
+    PYOBJECT,
+    TYPE_OBJECT,
+    TUPLE_OBJECT,
+    LIST_OBJECT,
+    G("set_object", "size", "used", "table", "mask"),
+    DICT_OBJECT,
+    FLOAT_OBJECT,
+    LONG_OBJECT,
+    BYTES_OBJECT,
+    UNICODE_OBJECT,
+    G_END,
+};
+
+struct format {
+    unsigned minor;
+    const char *name;
+    const struct group *groups;
+};
+
+static const struct format FORMATS[] = {
+    {13, "3.13", FORMAT_3_13},
+    {14, "3.14", FORMAT_3_14_TLBC},
+    {14, "3.14 (early)", FORMAT_3_14_EARLY},
+};
+#define NFORMATS (sizeof(FORMATS) / sizeof(FORMATS[0]))
+
+/* The groups whose values we validate: every struct we read through them. */
+static const char *const CHECKED[] = {
+    "runtime_state", "interpreter_state", "thread_state", "interpreter_frame",
+    "code_object",   "pyobject",          "bytes_object", "unicode_object",
+};
+
+/* Entries that are 0 when the build lacks the feature (free-threading). */
+static bool may_be_zero(const char *entry)
+{
+    static const char *const names[] = {"gil_runtime_state_enabled", "tlbc_generation",
+                                        "tlbc_index", "co_tlbc"};
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+        if (strcmp(entry, names[i]) == 0)
+            return true;
+    return false;
+}
+
+struct parsed {
+    const struct format *fmt;
+    const uint8_t *buf;
+    size_t len;
+};
+
+static bool word(const struct parsed *p, size_t index, uint64_t *out)
+{
+    size_t at = HEADER + index * 8;
+    if (at > p->len || p->len - at < 8)
+        return false;
+    memcpy(out, p->buf + at, 8);
+    return true;
+}
+
+/* Index of the first entry of a group, or SIZE_MAX. */
+static size_t group_start(const struct format *fmt, const char *group, const struct group **g)
+{
+    size_t index = 0;
+    for (const struct group *it = fmt->groups; it->name; it++) {
+        if (strcmp(it->name, group) == 0) {
+            *g = it;
+            return index;
+        }
+        for (const char *const *e = it->entries; *e; e++)
+            index++;
+    }
+    return SIZE_MAX;
+}
+
+static bool get(const struct parsed *p, const char *group, const char *entry, uint64_t *out)
+{
+    const struct group *g;
+    size_t index = group_start(p->fmt, group, &g);
+    if (index == SIZE_MAX)
+        return false;
+    for (const char *const *e = g->entries; *e; e++, index++)
+        if (strcmp(*e, entry) == 0)
+            return word(p, index, out);
+    return false;
+}
+
+/* Generic checks of one group: a plausible sizeof, every entry inside it,
+ * no two entries at one offset (CPython never puts two of these fields in
+ * the same place; a shifted parse does). */
+static pf_err check_group(const struct parsed *p, const char *name, struct pf_diag *diag)
+{
+    const struct group *g;
+    size_t start = group_start(p->fmt, name, &g);
+    uint64_t vals[24] = {0}, size;
+    size_t n = 0;
+
+    if (start == SIZE_MAX)
+        return pf_diag_set(diag, PF_ERR_INTERNAL, "_Py_DebugOffsets: no group %s", name);
+    for (const char *const *e = g->entries; *e && n < 24; e++, n++)
+        if (!word(p, start + n, &vals[n]))
+            return pf_diag_set(diag, PF_ERR_CORRUPT,
+                               "_Py_DebugOffsets: %s.%s lies past the %zu bytes read", name, *e,
+                               p->len);
+    size = vals[0];
+    if (size == 0 || size > PF_DEBUG_OFFSETS_MAX_SIZE)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: %s.size = %llu is not a plausible struct size", name,
+                           (unsigned long long)size);
+    for (size_t i = 1; i < n; i++) {
+        if (vals[i] >= size)
+            return pf_diag_set(diag, PF_ERR_CORRUPT,
+                               "_Py_DebugOffsets: %s.%s = %llu is outside the struct (size %llu)",
+                               name, g->entries[i], (unsigned long long)vals[i],
+                               (unsigned long long)size);
+        if (vals[i] == 0 && may_be_zero(g->entries[i]))
+            continue;
+        for (size_t j = 1; j < i; j++) {
+            if (vals[j] == vals[i] && !(vals[j] == 0 && may_be_zero(g->entries[j])))
+                return pf_diag_set(diag, PF_ERR_CORRUPT,
+                                   "_Py_DebugOffsets: %s.%s and %s.%s are both at offset %llu",
+                                   name, g->entries[j], name, g->entries[i],
+                                   (unsigned long long)vals[i]);
+        }
+    }
+    return PF_OK;
+}
+
+/* A field of `width` bytes at off inside a struct of `size`, aligned as
+ * its type is on the ABIs we support. */
+static pf_err check_field(const char *name, uint64_t off, unsigned width, uint64_t size,
+                          struct pf_diag *diag)
+{
+    if (off > size || size - off < width)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: %s at %llu (%u bytes) does not fit its struct "
+                           "(size %llu)",
+                           name, (unsigned long long)off, width, (unsigned long long)size);
+    unsigned align = width > 8 ? 8 : width; /* head + main: two pointers */
+    if (width > 1 && off % align != 0)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: %s at %llu is not %u-byte aligned", name,
+                           (unsigned long long)off, align);
+    return PF_OK;
+}
+
+bool pf_debug_offsets_present(const uint8_t *buf, size_t len)
+{
+    return len >= 8 && memcmp(buf, "xdebugpy", 8) == 0;
+}
+
+/* Read the entries pyflame uses. Every group was checked already. */
+static pf_err extract(const struct parsed *p, struct pf_debug_offsets *d, struct pf_diag *diag)
+{
+#define GET(grp, ent, dst)                                                                         \
+    do {                                                                                           \
+        if (!get(p, grp, ent, &(dst)))                                                             \
+            return pf_diag_set(diag, PF_ERR_CORRUPT, "_Py_DebugOffsets: no %s.%s", grp, ent);      \
+    } while (0)
+    GET("runtime_state", "size", d->runtime.size);
+    GET("runtime_state", "interpreters_head", d->runtime.interpreters_head);
+    GET("interpreter_state", "size", d->interp.size);
+    GET("interpreter_state", "next", d->interp.next);
+    GET("interpreter_state", "threads_head", d->interp.threads_head);
+    GET("interpreter_state", "ceval_gil", d->interp.ceval_gil);
+    GET("interpreter_state", "gil_runtime_state", d->interp.gil_runtime_state);
+    GET("interpreter_state", "gil_runtime_state_locked", d->interp.gil_locked);
+    GET("interpreter_state", "gil_runtime_state_holder", d->interp.gil_holder);
+    GET("thread_state", "size", d->tstate.size);
+    GET("thread_state", "next", d->tstate.next);
+    GET("thread_state", "interp", d->tstate.interp);
+    GET("thread_state", "current_frame", d->tstate.current_frame);
+    GET("thread_state", "thread_id", d->tstate.thread_id);
+    GET("thread_state", "native_thread_id", d->tstate.native_thread_id);
+    GET("thread_state", "status", d->tstate.status);
+    GET("interpreter_frame", "size", d->iframe.size);
+    GET("interpreter_frame", "previous", d->iframe.previous);
+    GET("interpreter_frame", "executable", d->iframe.executable);
+    GET("interpreter_frame", "instr_ptr", d->iframe.instr_ptr);
+    GET("interpreter_frame", "owner", d->iframe.owner);
+    GET("code_object", "size", d->code.size);
+    GET("code_object", "filename", d->code.filename);
+    GET("code_object", "name", d->code.name);
+    GET("code_object", "qualname", d->code.qualname);
+    GET("code_object", "linetable", d->code.linetable);
+    GET("code_object", "firstlineno", d->code.firstlineno);
+    GET("code_object", "co_code_adaptive", d->code.code_adaptive);
+    GET("pyobject", "size", d->object.size);
+    GET("pyobject", "ob_type", d->object.ob_type);
+    GET("bytes_object", "size", d->bytes.size);
+    GET("bytes_object", "ob_size", d->bytes.ob_size);
+    GET("bytes_object", "ob_sval", d->bytes.ob_sval);
+    GET("unicode_object", "size", d->unicode.size);
+    GET("unicode_object", "state", d->unicode.state);
+    GET("unicode_object", "length", d->unicode.length);
+    GET("unicode_object", "asciiobject_size", d->unicode.ascii_size);
+#undef GET
+    return PF_OK;
+}
+
+/* The checks specific to the fields we read: widths and alignment from
+ * their C types (pointers and Py_ssize_t 8, int 4, char 1), and the
+ * relations the layout builder relies on. */
+static pf_err check_fields(const struct pf_debug_offsets *d, uint64_t runtime_size,
+                           struct pf_diag *diag)
+{
+    pf_err err;
+    /* The main interpreter pointer follows the head (see below). */
+    if ((err = check_field("runtime_state.interpreters_head", d->runtime.interpreters_head, 16,
+                           d->runtime.size, diag)) ||
+        (err = check_field("interpreter_state.next", d->interp.next, 8, d->interp.size, diag)) ||
+        (err = check_field("interpreter_state.threads_head", d->interp.threads_head, 8,
+                           d->interp.size, diag)) ||
+        (err = check_field("interpreter_state.ceval_gil", d->interp.ceval_gil, 8, d->interp.size,
+                           diag)) ||
+        (err = check_field("interpreter_state.gil_runtime_state_locked", d->interp.gil_locked, 4,
+                           d->interp.size, diag)) ||
+        (err = check_field("interpreter_state.gil_runtime_state_holder", d->interp.gil_holder, 8,
+                           d->interp.size, diag)) ||
+        (err = check_field("thread_state.next", d->tstate.next, 8, d->tstate.size, diag)) ||
+        (err = check_field("thread_state.interp", d->tstate.interp, 8, d->tstate.size, diag)) ||
+        (err = check_field("thread_state.current_frame", d->tstate.current_frame, 8, d->tstate.size,
+                           diag)) ||
+        (err =
+             check_field("thread_state.thread_id", d->tstate.thread_id, 8, d->tstate.size, diag)) ||
+        (err = check_field("thread_state.native_thread_id", d->tstate.native_thread_id, 8,
+                           d->tstate.size, diag)) ||
+        (err = check_field("interpreter_frame.previous", d->iframe.previous, 8, d->iframe.size,
+                           diag)) ||
+        (err = check_field("interpreter_frame.executable", d->iframe.executable, 8, d->iframe.size,
+                           diag)) ||
+        (err = check_field("interpreter_frame.instr_ptr", d->iframe.instr_ptr, 8, d->iframe.size,
+                           diag)) ||
+        (err = check_field("interpreter_frame.owner", d->iframe.owner, 1, d->iframe.size, diag)) ||
+        (err = check_field("code_object.filename", d->code.filename, 8, d->code.size, diag)) ||
+        (err = check_field("code_object.name", d->code.name, 8, d->code.size, diag)) ||
+        (err = check_field("code_object.qualname", d->code.qualname, 8, d->code.size, diag)) ||
+        (err = check_field("code_object.linetable", d->code.linetable, 8, d->code.size, diag)) ||
+        (err =
+             check_field("code_object.firstlineno", d->code.firstlineno, 4, d->code.size, diag)) ||
+        (err = check_field("code_object.co_code_adaptive", d->code.code_adaptive, 1, d->code.size,
+                           diag)) ||
+        (err = check_field("pyobject.ob_type", d->object.ob_type, 8, d->object.size, diag)) ||
+        (err = check_field("bytes_object.ob_size", d->bytes.ob_size, 8, d->bytes.size, diag)) ||
+        (err = check_field("bytes_object.ob_sval", d->bytes.ob_sval, 1, d->bytes.size, diag)) ||
+        (err = check_field("unicode_object.state", d->unicode.state, 4, d->unicode.size, diag)) ||
+        (err = check_field("unicode_object.length", d->unicode.length, 8, d->unicode.size, diag)))
+        return err;
+
+    /* The GIL is read through interp->ceval.gil, so its fields are wanted
+     * relative to the embedded _gil the offsets are given for
+     * (docs/cpython-internals.md §10.2). */
+    if (d->interp.gil_locked <= d->interp.gil_runtime_state ||
+        d->interp.gil_holder <= d->interp.gil_runtime_state ||
+        d->interp.gil_locked - d->interp.gil_runtime_state > 256 ||
+        d->interp.gil_holder - d->interp.gil_runtime_state > 256)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: the GIL's locked (%llu) and last_holder (%llu) are "
+                           "not just after its start (%llu)",
+                           (unsigned long long)d->interp.gil_locked,
+                           (unsigned long long)d->interp.gil_holder,
+                           (unsigned long long)d->interp.gil_runtime_state);
+    /* _co_firsttraceable is derived as 16 bytes before co_code_adaptive. */
+    if (d->code.code_adaptive < 16 || d->code.code_adaptive % 8 != 0)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: code_object.co_code_adaptive = %llu is not where "
+                           "the bytecode of a code object can start",
+                           (unsigned long long)d->code.code_adaptive);
+    /* PyUnicodeObject = PyCompactUnicodeObject (PyASCIIObject + utf8_length
+     * + utf8) + the data pointer: sizes must agree, or the string layout
+     * changed in a way we cannot derive. */
+    if (d->unicode.size != d->unicode.ascii_size + 24 ||
+        d->unicode.state >= d->unicode.ascii_size || d->unicode.length >= d->unicode.ascii_size)
+        return pf_diag_set(
+            diag, PF_ERR_CORRUPT,
+            "_Py_DebugOffsets: unicode_object (size %llu, PyASCIIObject %llu) is not "
+            "shaped like a PEP 393 string",
+            (unsigned long long)d->unicode.size, (unsigned long long)d->unicode.ascii_size);
+    /* Clamp: we copy the prefix of each struct up to its last field used,
+     * into buffers of PF_MAX_STRUCT bytes. */
+    if (d->bytes.ob_sval >= PF_MAX_STRUCT || d->unicode.size > PF_MAX_STRUCT ||
+        d->tstate.native_thread_id >= PF_MAX_STRUCT || d->tstate.next >= PF_MAX_STRUCT ||
+        d->tstate.interp >= PF_MAX_STRUCT || d->tstate.current_frame >= PF_MAX_STRUCT ||
+        d->tstate.thread_id >= PF_MAX_STRUCT || d->code.code_adaptive >= PF_MAX_STRUCT ||
+        d->iframe.owner >= PF_MAX_STRUCT || d->iframe.previous >= PF_MAX_STRUCT ||
+        d->iframe.executable >= PF_MAX_STRUCT || d->iframe.instr_ptr >= PF_MAX_STRUCT ||
+        d->code.filename >= PF_MAX_STRUCT || d->code.name >= PF_MAX_STRUCT ||
+        d->code.qualname >= PF_MAX_STRUCT || d->code.linetable >= PF_MAX_STRUCT ||
+        d->code.firstlineno >= PF_MAX_STRUCT)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: a field pyflame copies lies past %u bytes",
+                           (unsigned)PF_MAX_STRUCT);
+    if (runtime_size && d->runtime.size != runtime_size)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: runtime_state.size = %llu, but _PyRuntime is %llu "
+                           "bytes",
+                           (unsigned long long)d->runtime.size, (unsigned long long)runtime_size);
+    return PF_OK;
+}
+
+static pf_err try_format(const struct format *fmt, const uint8_t *buf, size_t len,
+                         uint64_t runtime_size, struct pf_diag *diag, struct pf_debug_offsets *d)
+{
+    struct parsed p = {fmt, buf, len};
+    pf_err err;
+
+    for (size_t i = 0; i < sizeof(CHECKED) / sizeof(CHECKED[0]); i++)
+        if ((err = check_group(&p, CHECKED[i], diag)))
+            return err;
+    if ((err = extract(&p, d, diag)) || (err = check_fields(d, runtime_size, diag)))
+        return err;
+    d->format = fmt->name;
+    return PF_OK;
+}
+
+pf_err pf_debug_offsets_parse(const uint8_t *buf, size_t len, unsigned force_minor,
+                              uint64_t runtime_size, struct pf_diag *diag,
+                              struct pf_debug_offsets *out)
+{
+    struct pf_debug_offsets d;
+    uint64_t version, free_threaded;
+    struct pf_diag first = {{0}};
+    bool tried = false;
+    pf_err first_err = PF_ERR_UNSUPPORTED;
+
+    if (!pf_debug_offsets_present(buf, len))
+        return pf_diag_set(diag, PF_ERR_NOTFOUND, "no _Py_DebugOffsets cookie");
+    if (len < HEADER)
+        return pf_diag_set(diag, PF_ERR_CORRUPT, "_Py_DebugOffsets: only %zu bytes", len);
+    memset(&d, 0, sizeof(d));
+    memcpy(&version, buf + 8, 8);
+    memcpy(&free_threaded, buf + 16, 8);
+    /* PY_VERSION_HEX: 0xMMmmppLS (Include/patchlevel.h). */
+    d.version = version;
+    d.major = (unsigned)(version >> 24) & 0xff;
+    d.minor = (unsigned)(version >> 16) & 0xff;
+    d.micro = (unsigned)(version >> 8) & 0xff;
+    if (version >> 32 || d.major != 3 || d.minor < 13)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: version 0x%llx is not a CPython 3.13 or later",
+                           (unsigned long long)version);
+    if (free_threaded > 1)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: free_threaded = %llu is not a flag",
+                           (unsigned long long)free_threaded);
+    if (free_threaded)
+        return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
+                           "CPython %u.%u.%u is a free-threaded build (%u.%ut), which pyflame "
+                           "cannot read yet",
+                           d.major, d.minor, d.micro, d.major, d.minor);
+
+    unsigned minor = force_minor ? force_minor : d.minor;
+    for (size_t i = 0; i < NFORMATS; i++) {
+        if (FORMATS[i].minor != minor)
+            continue;
+        struct pf_diag why = {{0}};
+        pf_err err = try_format(&FORMATS[i], buf, len, runtime_size, &why, &d);
+        if (err == PF_OK) {
+            *out = d;
+            return PF_OK;
+        }
+        if (!tried) {
+            first = why;
+            first_err = err;
+            tried = true;
+        }
+    }
+    if (!tried)
+        return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
+                           "CPython %u.%u.%u publishes _Py_DebugOffsets in a layout this pyflame "
+                           "does not know (it reads those of 3.13 and 3.14)",
+                           d.major, d.minor, d.micro);
+    return pf_diag_set(diag, first_err, "CPython %u.%u.%u: %s", d.major, d.minor, d.micro,
+                       first.msg);
+}
+
+static void set(struct pf_field *f, uint64_t off, uint32_t width)
+{
+    *f = (struct pf_field){(uint32_t)off, width};
+}
+
+/* The end of the furthest field of a struct: how much of it we copy. */
+static uint32_t end_of(const struct pf_field *fields, size_t n)
+{
+    uint32_t end = 0;
+    for (size_t i = 0; i < n; i++)
+        if (fields[i].width && fields[i].off + fields[i].width > end)
+            end = fields[i].off + fields[i].width;
+    return end;
+}
+
+/* END(a, b, ...): end_of over the fields listed. */
+#define END(...)                                                                                   \
+    end_of((const struct pf_field[]){__VA_ARGS__},                                                 \
+           sizeof((const struct pf_field[]){__VA_ARGS__}) / sizeof(struct pf_field))
+
+pf_err pf_debug_offsets_layout(const struct pf_debug_offsets *d, const struct pf_layout *base,
+                               struct pf_layout *out)
+{
+    struct pf_layout L;
+
+    if (!base || base->frames != PF_FRAMES_INTERP || d->major != 3)
+        return PF_ERR_INTERNAL;
+    /* From the base table: the formats (location table, frame chain through
+     * tstate->current_frame, GIL behind interp->ceval.gil, PEP 393 strings)
+     * and the owner values, which are enum constants, not offsets. 3.14
+     * renumbered the owners (3 = INTERPRETER, 4 = CSTACK), but "skip owner
+     * >= 3" still skips exactly the frames that run no code of the program
+     * (docs/cpython-internals.md §11.2). */
+    L = *base;
+    L.key.major = (uint8_t)d->major;
+    L.key.minor = (uint8_t)d->minor;
+    L.source = NULL;
+
+    /* struct pyinterpreters { PyMutex mutex; head; main; ... } in every
+     * release since 3.7 (Include/internal/pycore_runtime.h): main is the
+     * pointer after head. */
+    memset(&L.runtime, 0, sizeof(L.runtime));
+    set(&L.runtime.interp_head, d->runtime.interpreters_head, 8);
+    set(&L.runtime.interp_main, d->runtime.interpreters_head + 8, 8);
+    L.runtime.size = END(L.runtime.interp_head, L.runtime.interp_main);
+
+    memset(&L.interp, 0, sizeof(L.interp));
+    set(&L.interp.next, d->interp.next, 8);
+    set(&L.interp.threads_head, d->interp.threads_head, 8);
+    set(&L.interp.ceval_gil, d->interp.ceval_gil, 8);
+    L.interp.size = END(L.interp.next, L.interp.threads_head, L.interp.ceval_gil);
+
+    /* tstate->state is not published; keep the table's only for the
+     * version the table was generated from. */
+    struct pf_field state =
+        base->key.minor == d->minor ? base->tstate.state : (struct pf_field){0, 0};
+    memset(&L.tstate, 0, sizeof(L.tstate));
+    set(&L.tstate.next, d->tstate.next, 8);
+    set(&L.tstate.interp, d->tstate.interp, 8);
+    set(&L.tstate.frame, d->tstate.current_frame, 8);
+    set(&L.tstate.thread_id, d->tstate.thread_id, 8);
+    set(&L.tstate.native_thread_id, d->tstate.native_thread_id, 8);
+    L.tstate.state = state;
+    L.tstate.size = END(L.tstate.next, L.tstate.interp, L.tstate.frame, L.tstate.thread_id,
+                        L.tstate.native_thread_id, L.tstate.state);
+
+    uint8_t cstack = base->iframe.owner_cstack, generator = base->iframe.owner_generator;
+    memset(&L.iframe, 0, sizeof(L.iframe));
+    set(&L.iframe.previous, d->iframe.previous, 8);
+    set(&L.iframe.code, d->iframe.executable, 8);
+    set(&L.iframe.instr, d->iframe.instr_ptr, 8);
+    set(&L.iframe.owner, d->iframe.owner, 1);
+    L.iframe.owner_cstack = cstack;
+    L.iframe.owner_generator = generator;
+    L.iframe.size = END(L.iframe.previous, L.iframe.code, L.iframe.instr, L.iframe.owner);
+
+    /* _co_firsttraceable is not published. In 3.13 and 3.14 (default
+     * build) Include/cpython/code.h ends PyCodeObject with
+     * `int _co_firsttraceable; void *co_extra; char co_code_adaptive[];`,
+     * so it sits 16 bytes before the bytecode; the unit test checks this
+     * against the generated 3.13 table. */
+    memset(&L.code, 0, sizeof(L.code));
+    set(&L.code.filename, d->code.filename, 8);
+    set(&L.code.name, d->code.name, 8);
+    set(&L.code.qualname, d->code.qualname, 8);
+    set(&L.code.firstlineno, d->code.firstlineno, 4);
+    set(&L.code.linetable, d->code.linetable, 8);
+    set(&L.code.code_adaptive, d->code.code_adaptive, 1); /* an address, never read */
+    set(&L.code.firsttraceable, d->code.code_adaptive - 16, 4);
+    L.code.size = END(L.code.filename, L.code.name, L.code.qualname, L.code.firstlineno,
+                      L.code.linetable, L.code.code_adaptive, L.code.firsttraceable);
+
+    /* ob_size is PyVarObject's, the same in every variable-size object. */
+    set(&L.object.ob_type, d->object.ob_type, 8);
+    set(&L.object.ob_size, d->bytes.ob_size, 8);
+
+    set(&L.bytes.ob_size, d->bytes.ob_size, 8);
+    set(&L.bytes.ob_sval, d->bytes.ob_sval, 1);
+    L.bytes.size = (uint32_t)d->bytes.ob_sval; /* the header, up to the characters */
+
+    /* PyUnicodeObject is PyCompactUnicodeObject plus the `data` pointer
+     * (Include/cpython/unicodeobject.h). */
+    memset(&L.unicode, 0, sizeof(L.unicode));
+    L.unicode.ascii_size = (uint32_t)d->unicode.ascii_size;
+    L.unicode.compact_size = (uint32_t)d->unicode.size - 8;
+    set(&L.unicode.length, d->unicode.length, 8);
+    set(&L.unicode.state, d->unicode.state, 4);
+    set(&L.unicode.data, d->unicode.size - 8, 8);
+    L.unicode.size = END(L.unicode.length, L.unicode.state, L.unicode.data);
+
+    memset(&L.gilstate, 0, sizeof(L.gilstate));
+    set(&L.gilstate.locked, d->interp.gil_locked - d->interp.gil_runtime_state, 4);
+    set(&L.gilstate.last_holder, d->interp.gil_holder - d->interp.gil_runtime_state, 8);
+    L.gilstate.size = END(L.gilstate.locked, L.gilstate.last_holder);
+
+    *out = L;
+    return PF_OK;
+}
+
+struct filled {
+    const char *name;
+    size_t off;
+    bool field; /* a struct pf_field; else a uint32_t size */
+};
+
+#define FIELD(path)                                                                                \
+    {                                                                                              \
+#path, offsetof(struct pf_layout, path), true                                              \
+    }
+#define SIZE(path)                                                                                 \
+    {                                                                                              \
+#path, offsetof(struct pf_layout, path), false                                             \
+    }
+
+/* Everything pf_debug_offsets_layout fills in. */
+static const struct filled FILLED[] = {
+    SIZE(runtime.size),
+    FIELD(runtime.interp_head),
+    FIELD(runtime.interp_main),
+    SIZE(interp.size),
+    FIELD(interp.next),
+    FIELD(interp.threads_head),
+    FIELD(interp.ceval_gil),
+    SIZE(tstate.size),
+    FIELD(tstate.next),
+    FIELD(tstate.interp),
+    FIELD(tstate.frame),
+    FIELD(tstate.thread_id),
+    FIELD(tstate.native_thread_id),
+    SIZE(iframe.size),
+    FIELD(iframe.previous),
+    FIELD(iframe.code),
+    FIELD(iframe.instr),
+    FIELD(iframe.owner),
+    SIZE(code.size),
+    FIELD(code.filename),
+    FIELD(code.name),
+    FIELD(code.qualname),
+    FIELD(code.firstlineno),
+    FIELD(code.linetable),
+    FIELD(code.code_adaptive),
+    FIELD(code.firsttraceable),
+    FIELD(object.ob_type),
+    FIELD(object.ob_size),
+    SIZE(bytes.size),
+    FIELD(bytes.ob_size),
+    FIELD(bytes.ob_sval),
+    SIZE(unicode.size),
+    SIZE(unicode.ascii_size),
+    SIZE(unicode.compact_size),
+    FIELD(unicode.length),
+    FIELD(unicode.state),
+    FIELD(unicode.data),
+    SIZE(gilstate.size),
+    FIELD(gilstate.locked),
+    FIELD(gilstate.last_holder),
+};
+
+size_t pf_debug_offsets_diff(const struct pf_layout *a, const struct pf_layout *b,
+                             const char **names, size_t cap)
+{
+    size_t n = 0;
+
+    for (size_t i = 0; i < sizeof(FILLED) / sizeof(FILLED[0]); i++) {
+        const char *x = (const char *)a + FILLED[i].off, *y = (const char *)b + FILLED[i].off;
+        size_t len = FILLED[i].field ? sizeof(struct pf_field) : sizeof(uint32_t);
+        if (memcmp(x, y, len) == 0)
+            continue;
+        if (n < cap)
+            names[n] = FILLED[i].name;
+        n++;
+    }
+    return n;
+}

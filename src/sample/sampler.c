@@ -1,0 +1,306 @@
+#include "pyflame/sample/sampler.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "pyflame/base/clock.h"
+#include "pyflame/base/log.h"
+#include "pyflame/sample/tick.h"
+#include "pyflame/native/unwind.h"
+
+/* The schedule is checked over windows of this length (or of 100 ticks,
+ * whichever is longer). It is thinned (the interval doubled) when, over a
+ * window, the target was stopped more than MAX_STOPPED of the time, or
+ * pyflame fell behind by more than half a window: it cannot keep up.
+ * Thinning depends on whole windows, never on one sample, so which ticks
+ * are taken does not depend on what the target was doing at any of them. */
+#define CHECK_NS 1000000000ull
+#define MAX_STOPPED 0.25
+
+struct pf_sampler {
+    struct pf_proc *proc;
+    struct pf_mem *mem;
+    struct pf_sampler_opts opts;
+    struct pf_sampler_stats stats;
+    struct pf_target target;
+    const struct pf_strategy *strategy;
+    struct pf_tick tick;
+    bool seen_runtime; /* a look found the runtime, not initialised yet */
+};
+
+static struct timespec to_ts(uint64_t ns)
+{
+    return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
+}
+
+pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern *names,
+                      struct pf_agg *agg, const struct pf_sampler_opts *opts,
+                      struct pf_sampler **out)
+{
+    struct pf_sampler *s = calloc(1, sizeof(*s));
+    pf_err err;
+
+    if (!s)
+        return PF_ERR_NOMEM;
+    s->proc = proc;
+    s->mem = mem;
+    s->opts = *opts;
+    s->tick = (struct pf_tick){
+        .proc = proc,
+        .mem = mem,
+        .names = names,
+        .agg = agg,
+        .opts = {
+            .line_numbers = opts->line_numbers,
+            .all_threads = opts->all_threads,
+            .skip_idle = opts->skip_idle,
+            .thread_roots = opts->thread_roots,
+            .native = opts->native,
+            .dump = opts->dump,
+            .dump_ctx = opts->dump_ctx,
+        },
+    };
+    if (opts->nonblocking)
+        s->strategy = &pf_strategy_nonblocking;
+    else if (opts->all_threads || opts->dump)
+        s->strategy = &pf_strategy_threads;
+    else
+        s->strategy = &pf_strategy_gil;
+    if ((err = pf_tick_init(&s->tick))) {
+        pf_sampler_free(s);
+        return err;
+    }
+    *out = s;
+    return PF_OK;
+}
+
+void pf_sampler_free(struct pf_sampler *s)
+{
+    if (!s)
+        return;
+    pf_tick_release(&s->tick);
+    free(s);
+}
+
+/* Find the runtime; in launch mode keep trying until it appears. */
+static pf_err discover(struct pf_sampler *s, uint64_t started, struct pf_diag *diag)
+{
+    struct pf_diag now = {{0}};
+    pf_err err = pf_interp_discover(pf_proc_pid(s->proc), s->opts.abi, &now, &s->target);
+
+    /* A process that exits while we look shows no files, or no mappings
+     * at all: what an earlier look found (a runtime whose interpreter is
+     * not initialised, interp.h) says more than that. */
+    bool runtime = err == PF_ERR_NOTREADY && strstr(now.msg, "interpreter is not initialised");
+    if (runtime)
+        s->seen_runtime = true;
+    if (diag && (runtime || !s->seen_runtime || err == PF_OK))
+        *diag = now;
+    if (err == PF_OK) {
+        const struct pf_target *T = &s->target;
+        /* Native frames of the file that holds the runtime are the eval
+         * loop and its plumbing (merge.h). */
+        if (s->opts.native &&
+            (err = pf_unwind_new(pf_proc_pid(s->proc), s->mem, s->tick.names, T->elf_path,
+                                 T->layout->key.major, diag, &s->tick.unwind)))
+            return err;
+        if ((err = pf_tick_target_ready(&s->tick, T)))
+            return err;
+        s->stats.target_found = true;
+        return PF_OK;
+    }
+    if ((err == PF_ERR_NOTPYTHON || err == PF_ERR_NOTREADY) && s->opts.wait_for_python)
+        return PF_ERR_NOTREADY;
+    if (err == PF_ERR_NOTREADY && (pf_clock_now_ns() - started) < s->opts.ready_timeout * 1e9)
+        return PF_ERR_NOTREADY;
+    return err;
+}
+
+static uint64_t percentile(const struct pf_sampler *s, double q)
+{
+    uint64_t want = (uint64_t)(q * (double)s->tick.stats.stopped_samples), seen = 0;
+    for (size_t i = 0; i <= PF_STOP_HIST_US; i++) {
+        seen += s->tick.hist[i];
+        if (seen > want)
+            return (uint64_t)i * 1000 + 500; /* bucket middle */
+    }
+    return 0;
+}
+
+/* Copy the tick's counters into the run's statistics. */
+static void gather(struct pf_sampler *s)
+{
+    const struct pf_tick_stats *ts = &s->tick.stats;
+    struct pf_sampler_stats *st = &s->stats;
+    uint64_t hits, misses;
+
+    st->thread_samples = ts->thread_samples;
+    st->before_ready += ts->before_ready;
+    st->stopped_samples = ts->stopped_samples;
+    st->stop_ns_max = ts->stop_ns_max;
+    st->gil_retried = ts->gil_retried;
+    st->gil_released = ts->gil_released;
+    st->gil_idle = ts->gil_idle;
+    st->slow_stops = ts->slow_stops;
+    st->reread = ts->reread;
+    st->native_mismatch = ts->native_mismatch;
+    st->native_incomplete = ts->native_incomplete;
+    st->native_samples = ts->native_samples;
+    st->native_frames = ts->native_frames;
+    st->native_unwind_ns = ts->native_unwind_ns;
+    st->native_merge_ns = ts->native_merge_ns;
+    st->reads = s->mem->reads;
+    pf_prefetch_counts(s->tick.pre, &hits, &misses);
+    st->prefetch_hits = hits;
+    st->prefetch_misses = misses;
+    st->stop_ns_median = percentile(s, 0.5);
+    st->stop_ns_p99 = percentile(s, 0.99);
+}
+
+const struct pf_sampler_stats *pf_sampler_stats(struct pf_sampler *s)
+{
+    return &s->stats;
+}
+
+pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct pf_diag *diag)
+{
+    uint64_t asked = (uint64_t)(s->opts.interval * 1e9);
+    uint64_t interval = asked ? asked : 1;
+    uint64_t run_start = pf_clock_now_ns(), start = run_start, tick = 0, sched_start = run_start;
+    uint64_t jitter_state = start ^ (uint64_t)pf_proc_pid(s->proc);
+    uint64_t end = s->opts.duration < 0 ? UINT64_MAX : start + (uint64_t)(s->opts.duration * 1e9);
+    uint64_t win_start = start, win_stopped = 0, win_ticks = 0;
+    pf_err err = PF_OK;
+
+    while (!*stop) {
+        uint64_t deadline = start + tick * interval;
+        /* A stop waits at most one interval (at least 100 us, at most
+         * 10 ms): past that the thread is waiting for a CPU, and waiting
+         * for it would make the next ticks late (tick.h). */
+        s->tick.stop_budget_ns = interval < 100000 ? 100000 : interval > 10000000 ? 10000000 : interval;
+        /* A dump has no schedule to keep, and --native needs the stop: wait. */
+        if (s->opts.dump || s->opts.native)
+            s->tick.stop_budget_ns = 0;
+        if (s->opts.jitter) {
+            /* At a uniformly random instant of the tick's interval (one
+             * sample per interval, so the rate does not drift). On a fixed
+             * grid, work the target does at the sampling period, or at a
+             * multiple of it, stays in step with the samples; and as each
+             * stop delays the target a little, that step slides through
+             * its busy phases faster than through its sleeps, which
+             * under-reports the busy part (docs/performance.md,
+             * "Scheduling"). */
+            jitter_state = jitter_state * 6364136223846793005ull + 1442695040888963407ull;
+            deadline += (jitter_state >> 33) % interval;
+        }
+        /* Wait for the tick, handling the target's ptrace events (signals to
+         * re-inject, new threads) as they come. A tick whose time has passed
+         * is taken at once. */
+        while (!*stop) {
+            struct timespec ts = to_ts(deadline);
+            err = pf_proc_wait(s->proc, &ts);
+            if (err == PF_ERR_EXEC && !s->stats.target_found && s->opts.wait_for_python) {
+                /* A wrapper (env, a shell, a pyenv shim) became the next
+                 * program on the way to the interpreter: follow it. */
+                pf_proc_exec_seen_ok(s->proc);
+                err = PF_OK;
+                continue;
+            }
+            if (err || pf_clock_now_ns() >= deadline)
+                break;
+        }
+        if (err || *stop)
+            break;
+        uint64_t tick_at = pf_clock_now_ns();
+        bool late = tick_at > deadline + interval;
+
+        if (!s->stats.target_found) {
+            err = discover(s, run_start, diag);
+            if (err == PF_ERR_NOTREADY) {
+                s->stats.before_ready++;
+                err = PF_OK;
+                goto next;
+            }
+            if (err)
+                break;
+            /* Reading the ELF files took a while (milliseconds): start the
+             * schedule now rather than catch up on it in a burst of
+             * samples of one instant. */
+            if (s->opts.on_schedule)
+                s->opts.on_schedule(s->opts.on_schedule_ctx);
+            start = sched_start = tick_at = pf_clock_now_ns();
+            tick = 0;
+        }
+        s->tick.tick_no++;
+        /* The instant the tick's samples belong to (formats with time):
+         * the clock read that decided the tick was due. */
+        pf_agg_set_time(s->tick.agg, tick_at);
+        if (pf_proc_group_stopped(s->proc)) {
+            /* Stopped by job control: nothing runs. */
+            pf_agg_add_idle(s->tick.agg, 1);
+        } else if ((err = s->strategy->tick(&s->tick))) {
+            break;
+        }
+        if (s->tick.nomem) {
+            err = PF_ERR_NOMEM;
+            break;
+        }
+        s->stats.ticks++;
+        s->stats.late += late;
+        if (s->opts.dump && s->tick.ready)
+            break;
+        if (s->tick.tick_no % 4096 == 0)
+            pf_tick_evict(&s->tick);
+    next:
+        if (s->opts.duration == 0 && s->stats.ticks > 0)
+            break;
+        tick++;
+        win_ticks++;
+        win_stopped += s->tick.tick_stop_ns;
+        s->tick.tick_stop_ns = 0;
+        uint64_t now = pf_clock_now_ns();
+        if (now - win_start >= CHECK_NS && win_ticks >= 100) {
+            uint64_t next = start + tick * interval;
+            uint64_t behind = now > next ? now - next : 0;
+            double stopped = (double)win_stopped / (double)(now - win_start);
+            if (stopped > MAX_STOPPED || behind > CHECK_NS / 2) {
+                uint64_t backlog = behind / interval;
+                s->stats.thinned++;
+                s->stats.dropped += backlog;
+                pf_log(PF_LOG_WARN,
+                       "%s: sampling every %g s instead of every %g s from now on",
+                       stopped > MAX_STOPPED ? "the target was stopped more than a quarter of "
+                                               "the time"
+                                             : "cannot keep up with the rate asked for",
+                       (double)interval * 2 / 1e9, (double)interval / 1e9);
+                interval *= 2;
+                start = now;
+                tick = 0;
+            }
+            win_start = now;
+            win_stopped = 0;
+            win_ticks = 0;
+        }
+        if (s->opts.between_ticks && s->stats.target_found) {
+            struct pf_sampler_progress p = {
+                .elapsed = (double)(now - sched_start) / 1e9,
+                .ticks = s->stats.ticks,
+                .interval = (double)interval / 1e9,
+                .py_major = s->target.version.major,
+                .py_minor = s->target.version.minor,
+                .py_micro = s->target.version.micro,
+            };
+            s->opts.between_ticks(s->opts.between_ticks_ctx, &p);
+        }
+        if (start + tick * interval >= end)
+            break;
+    }
+    gather(s);
+    s->stats.interval = (double)interval / 1e9;
+    s->stats.elapsed = (double)(pf_clock_now_ns() - run_start) / 1e9;
+    s->stats.end = err == PF_ERR_EXITED || err == PF_ERR_EXEC ? err : PF_OK;
+    if (err == PF_ERR_EXITED || err == PF_ERR_EXEC)
+        return PF_OK;
+    return err;
+}
