@@ -139,11 +139,11 @@ pf_err pf_snap_thread_id(const struct pf_snap *snap, const struct pf_layout *L, 
     return pf_field_uint(snap->tstate, L->tstate.size, f, id);
 }
 
-bool pf_snap_same(const struct pf_snap *a, const struct pf_snap *b)
+static bool same(const struct pf_snap *a, const struct pf_snap *b, bool innermost_offset)
 {
     if (a->tstate_addr != b->tstate_addr || a->n != b->n || a->truncated != b->truncated)
         return false;
-    bool innermost = true;
+    bool innermost = !innermost_offset;
     for (size_t i = 0; i < a->n; i++) {
         const struct pf_frame_rec *x = &a->recs[i], *y = &b->recs[i];
         if (x->flags != y->flags || x->frame_addr != y->frame_addr || x->code_addr != y->code_addr)
@@ -155,6 +155,16 @@ bool pf_snap_same(const struct pf_snap *a, const struct pf_snap *b)
         innermost = false;
     }
     return true;
+}
+
+bool pf_snap_same(const struct pf_snap *a, const struct pf_snap *b)
+{
+    return same(a, b, false);
+}
+
+bool pf_snap_identical(const struct pf_snap *a, const struct pf_snap *b)
+{
+    return same(a, b, true);
 }
 
 pf_err pf_snap_decode(const struct pf_snap *snap, const struct pf_snap_decoder *d, uint32_t *ids,

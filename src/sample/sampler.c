@@ -163,6 +163,20 @@ const struct pf_sampler_stats *pf_sampler_stats(struct pf_sampler *s)
     return &s->stats;
 }
 
+/* The next draw of a 64-bit LCG (Knuth's MMIX constants): the schedule's
+ * jitter needs no more than an even spread. */
+static uint64_t next_jitter(uint64_t *state)
+{
+    *state = *state * 6364136223846793005ull + 1442695040888963407ull;
+    return *state;
+}
+
+/* fraction (of 2^64) of interval, in ns. */
+static uint64_t in_interval(uint64_t fraction, uint64_t interval)
+{
+    return (uint64_t)(((unsigned __int128)fraction * interval) >> 64);
+}
+
 pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct pf_diag *diag)
 {
     uint64_t asked = (uint64_t)(s->opts.interval * 1e9);
@@ -171,29 +185,32 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
     uint64_t jitter_state = start ^ (uint64_t)pf_proc_pid(s->proc);
     uint64_t end = s->opts.duration < 0 ? UINT64_MAX : start + (uint64_t)(s->opts.duration * 1e9);
     uint64_t win_start = start, win_stopped = 0, win_ticks = 0;
+    /* Where in its interval this tick and the next fall, as fractions of
+     * 2^64 (the interval can double when the schedule is thinned). */
+    uint64_t at = next_jitter(&jitter_state), at_next = next_jitter(&jitter_state);
     pf_err err = PF_OK;
 
     while (!*stop) {
-        uint64_t deadline = start + tick * interval;
-        /* A stop waits at most one interval (at least 100 us, at most
-         * 10 ms): past that the thread is waiting for a CPU, and waiting
-         * for it would make the next ticks late (tick.h). */
-        s->tick.stop_budget_ns = interval < 100000 ? 100000 : interval > 10000000 ? 10000000 : interval;
+        /* With jitter (the default), at a uniformly random instant of the
+         * tick's interval: one sample per interval, so the rate does not
+         * drift. On a fixed grid, work the target does at the sampling
+         * period, or at a multiple of it, stays in step with the samples;
+         * and as each stop delays the target a little, that step slides
+         * through its busy phases faster than through its sleeps, which
+         * under-reports the busy part (docs/performance.md, "Scheduling"). */
+        uint64_t deadline = start + tick * interval + in_interval(s->opts.jitter ? at : 0, interval);
+        uint64_t next_deadline =
+            start + (tick + 1) * interval + in_interval(s->opts.jitter ? at_next : 0, interval);
+        if (deadline >= end && tick > 0)
+            break; /* the jittered instant of the last interval fell past -s */
+        /* A stop waits at most until the next tick is due (at least 100 us,
+         * at most 10 ms): past that the thread is waiting for a CPU, and
+         * waiting for it would make the next ticks late (tick.h). */
+        uint64_t gap = next_deadline - deadline;
+        s->tick.stop_budget_ns = gap < 100000 ? 100000 : gap > 10000000 ? 10000000 : gap;
         /* A dump has no schedule to keep, and --native needs the stop: wait. */
         if (s->opts.dump || s->opts.native)
             s->tick.stop_budget_ns = 0;
-        if (s->opts.jitter) {
-            /* At a uniformly random instant of the tick's interval (one
-             * sample per interval, so the rate does not drift). On a fixed
-             * grid, work the target does at the sampling period, or at a
-             * multiple of it, stays in step with the samples; and as each
-             * stop delays the target a little, that step slides through
-             * its busy phases faster than through its sleeps, which
-             * under-reports the busy part (docs/performance.md,
-             * "Scheduling"). */
-            jitter_state = jitter_state * 6364136223846793005ull + 1442695040888963407ull;
-            deadline += (jitter_state >> 33) % interval;
-        }
         /* Wait for the tick, handling the target's ptrace events (signals to
          * re-inject, new threads) as they come. A tick whose time has passed
          * is taken at once. */
@@ -256,6 +273,8 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         if (s->opts.duration == 0 && s->stats.ticks > 0)
             break;
         tick++;
+        at = at_next;
+        at_next = next_jitter(&jitter_state);
         win_ticks++;
         win_stopped += s->tick.tick_stop_ns;
         s->tick.tick_stop_ns = 0;

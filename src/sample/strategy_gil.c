@@ -26,7 +26,7 @@
 #include "pyflame/sample/tick.h"
 
 /* The GIL holder as read in the stop window, before it is read. */
-#define UNREAD UINT64_MAX
+#define UNREAD PF_TICK_GIL_UNREAD
 
 /* Read the thread holding the GIL (holder), whose live copy was taken
  * with the look when have_first. *torn: the holder's value makes no sense

@@ -11,9 +11,10 @@
  *     batched read each time (pf_tick_copy_live): the copy of the instant
  *     of the look, and its confirmation;
  *  3. every running thread that may be running Python is interrupted: the
- *     GIL holder, and any thread whose two copies disagree (a running
- *     thread that holds no GIL and whose copies agree cannot move its
- *     Python frames, and is counted from its copy without a stop); all
+ *     GIL holder, and any thread whose two copies differ (a running
+ *     thread that held no GIL at the reads and whose copies are identical,
+ *     to the instruction, did not run Python between them, and is counted
+ *     from its copy without a stop); all
  *     the stops are awaited (pf_proc_stop_threads), one batched read
  *     copies them all, and they are resumed;
  *  4. for a running thread the stopped copy is counted if it shows the
@@ -178,9 +179,10 @@ static pf_err threads_tick(struct pf_tick *t)
         return PF_OK;
     }
     /* The instant of the look: every thread, live, twice. */
-    uint64_t gil1 = 0, gil2 = 0;
+    uint64_t gil1 = PF_TICK_GIL_UNREAD, gil2 = PF_TICK_GIL_UNREAD;
     if ((err = pf_tick_copy_live(t, t->batch, nb, false, &gil1, &gil2)))
         return err;
+    bool gil_known = t->holder_read && gil1 != PF_TICK_GIL_UNREAD && gil2 != PF_TICK_GIL_UNREAD;
     for (size_t i = 0; i < nb; i++) {
         struct pf_thread_slot *s = t->batch[i];
         if (!s->stop)
@@ -188,13 +190,18 @@ static pf_err threads_tick(struct pf_tick *t)
         /* Only the thread holding the GIL runs Python code; the others
          * wait for it, or run C code that released it, and cannot change
          * their Python frames until they take it. A running thread that
-         * held it at none of the three reads (the look and both copies)
-         * and whose two copies agree needs no stop: the copy is of the
-         * instant of the look. This is what keeps 2.7's --threads on
-         * schedule: its waiting threads are runnable, and each would need
-         * a CPU to stop. */
+         * held it at none of the three reads (the look and both copies),
+         * and whose two copies are identical to the instruction, did not
+         * run Python between them: its copy is as sound as a stopped one
+         * (a confirmed live copy, as --nonblocking counts), and it is not
+         * stopped. It may have taken and released the GIL between the
+         * reads, and then the copy is of the instant of the first copy,
+         * not of the look: a few microseconds later. This is what keeps
+         * 2.7's --threads on schedule: its waiting threads are runnable,
+         * and each would need a CPU to stop. */
         uint64_t a = s->tstate_addr;
-        if (s->confirmed && a != t->holder && a != gil1 && a != gil2) {
+        if (gil_known && s->confirmed && pf_snap_identical(&s->snap, &s->again) &&
+            a != t->holder && a != gil1 && a != gil2) {
             s->stop = false;
             continue;
         }

@@ -211,6 +211,7 @@ bool pf_tick_look(struct pf_tick *t, bool threads, struct pf_thread_slot *predic
         return false;
     }
     t->holder = gil_err ? 0 : holder; /* with threads, only a mark */
+    t->holder_read = !gil_err;
     t->ntstates = n;
     if (!t->tid_offset_tried && !T->layout->tstate.native_thread_id.width) {
         find_tid_offset(t, interp);
@@ -399,10 +400,9 @@ pf_err pf_tick_copy(struct pf_tick *t, struct pf_thread_slot *slot, struct pf_sn
 
     pf_plan_clear(&slot->journal);
     pf_prefetch_journal(t->pre, &slot->journal);
-    if (gil)
-        err = pf_interp_gil_holder(t->view, t->target, t->interp, gil);
-    if (!err)
-        err = pf_snap_take(into, t->view, t->target->layout, slot->tstate_addr, t->opts.native);
+    if (gil && pf_interp_gil_holder(t->view, t->target, t->interp, gil) != PF_OK)
+        *gil = PF_TICK_GIL_UNREAD;
+    err = pf_snap_take(into, t->view, t->target->layout, slot->tstate_addr, t->opts.native);
     pf_prefetch_journal(t->pre, NULL);
     pf_plan_swap(&slot->plan, &slot->journal);
     return err;

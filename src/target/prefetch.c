@@ -143,13 +143,16 @@ static pf_err view_read(void *ctx, uint64_t addr, void *dst, size_t len)
     uint64_t block = addr & ~(uint64_t)(RA_BLOCK - 1), page = addr & ~(uint64_t)(RA_PAGE - 1);
     size_t pages = addr + len - page <= RA_PAGE ? RA_PAGE : 2 * RA_PAGE;
     struct { uint64_t at; size_t span; } tries[2] = {{block, RA_BLOCK}, {page, pages}};
-    for (int k = 0; k < 2 && p->ra_data && addr + len >= addr; k++) {
+    for (int k = 0; k < 2 && p->ra_data && len > 0 && addr + len >= addr; k++) {
         uint64_t at = tries[k].at;
         size_t span = tries[k].span;
         if (addr + len - at > span)
             continue;
         size_t slot = p->ra_next;
         uint8_t *buf = p->ra_data + slot * RA_BLOCK;
+        /* A failed read may have written part of the buffer: the slot's old
+         * block is gone whatever happens. */
+        p->ra_len[slot] = 0;
         if (pf_mem_read(p->base, at, buf, span) != PF_OK)
             continue; /* part of the block is not mapped */
         p->ra_addr[slot] = at;

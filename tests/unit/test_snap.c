@@ -264,9 +264,15 @@ static void same_allows_only_innermost_offset(void **state)
     copy(fx, &fx->b);
     assert_int_equal(fx->b.recs[0].offset, 100);
     assert_true(pf_snap_same(&fx->a, &fx->b));
+    /* ... which pf_snap_identical does not allow (--threads leaves a
+     * thread unstopped only on identical copies) */
+    assert_false(pf_snap_identical(&fx->a, &fx->b));
+    copy(fx, &fx->a);
+    assert_true(pf_snap_identical(&fx->a, &fx->b));
     set_code(fx, frame_at(DEPTH - 2), fx->f, 100);
     copy(fx, &fx->b);
     assert_false(pf_snap_same(&fx->a, &fx->b));
+    assert_false(pf_snap_identical(&fx->a, &fx->b));
 }
 
 /* The decoded stack names the code objects read, innermost first, and a

@@ -2,7 +2,8 @@
  * header makes that it is not included from below its own layer
  * (docs/design.md, "Layers"):
  *
- *   base     errors, logging, limits, text escaping, interning
+ *   base     errors, logging, limits, text escaping, interning, the
+ *            hash index, the clock, a binary search
  *   target   the process: memory (live, image), prefetch, maps, ELF, ptrace
  *   native   native stacks: unwinding, merging with the Python frames
  *   cpython  CPython's structures: layouts, discovery, frames, code

@@ -65,6 +65,9 @@ pf_err pf_snap_thread_id(const struct pf_snap *snap, const struct pf_layout *L, 
  * but the innermost (which moves on while a thread runs; the line read
  * first is the one shown). For --nonblocking's torn-read check. */
 bool pf_snap_same(const struct pf_snap *a, const struct pf_snap *b);
+/* The same, the innermost instruction included: a thread that did not run
+ * Python between the two copies. */
+bool pf_snap_identical(const struct pf_snap *a, const struct pf_snap *b);
 
 struct pf_snap_decoder {
     struct pf_code_cache *codes;

@@ -1,5 +1,6 @@
 /* sampler: the loop. Ticks sit on a fixed schedule of absolute deadlines,
- * so the time a sample takes never shifts the next. A tick that comes late
+ * one in each interval (at a random instant of it, unless --no-jitter), so
+ * the time a sample takes never shifts the next. A tick that comes late
  * is taken late and counted, never dropped: dropping the ticks after a
  * slow sample would drop them when the target is in a state that is slow
  * to read, and bias the profile. If pyflame cannot keep up, or would keep

@@ -119,6 +119,7 @@ struct pf_tick {
     pid_t *batch_tids;
     unsigned char *batch_stopped;
     uint64_t holder; /* GIL holder at the look, 0 for none */
+    bool holder_read; /* ... and it could be read */
     uint64_t predicted; /* the thread state copied along with the look (0: none) */
     bool look_copied;   /* ... and its copy is in its slot's snap */
 
@@ -182,9 +183,13 @@ pf_err pf_tick_resolve(struct pf_tick *t, struct pf_thread_slot *slot);
 /* One batched speculative read of the plans of slots[0..n). */
 pf_err pf_tick_fill(struct pf_tick *t, struct pf_thread_slot *const *slots, size_t n);
 
+/* A GIL holder that could not be read (pf_tick_copy's *gil). */
+#define PF_TICK_GIL_UNREAD UINT64_MAX
+
 /* Copy a slot's stack through the copies of the last fill into into
  * (slot->snap or slot->again), journaling what was read as the slot's next
- * plan. With gil, the GIL holder is read first, into *gil. */
+ * plan. With gil, the GIL holder is read first, into *gil
+ * (PF_TICK_GIL_UNREAD if it cannot be: the copy goes on without it). */
 pf_err pf_tick_copy(struct pf_tick *t, struct pf_thread_slot *slot, struct pf_snap *into,
                     uint64_t *gil);
 

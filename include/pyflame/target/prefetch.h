@@ -9,8 +9,9 @@
  * cover it and goes to the real memory otherwise. Nothing is trusted from
  * the plan: the walk follows the pointers it reads now, so a frame that was
  * popped is simply never asked for, and a frame pushed since (or a frame
- * address reused by another code object) is a miss, read on its own. What
- * the walk read is journaled and becomes the next plan.
+ * address reused by another code object) is a miss: the block around it is
+ * read, and serves the next misses until the next fill (prefetch.c). What
+ * the walk read, exactly, is journaled and becomes the next plan.
  *
  * The copies are only as fresh as the fill: fill while the thread is
  * stopped, or compare two fills (--nonblocking). It knows nothing of
@@ -60,9 +61,9 @@ void pf_prefetch_reset(struct pf_prefetch *p);
 
 /* Copy the ranges of plans[0..n) in one batched read (ranges that overlap
  * or lie within one page of each other are read as one piece; see
- * prefetch.c). Adds to the copies already held since the last reset. A
- * range that cannot be read is left out, not an error: the walk will miss
- * it and read it alone. */
+ * prefetch.c). Replaces the copies of the last fill, and the blocks read
+ * on misses since. A range that cannot be read is left out, not an error:
+ * the walk will miss it and read it alone. */
 pf_err pf_prefetch_fill(struct pf_prefetch *p, const struct pf_plan *const *plans, size_t n);
 
 /* The view: reads served from the copies when one covers them, else from
