@@ -92,6 +92,12 @@ void pf_plan_swap(struct pf_plan *a, struct pf_plan *b)
     *b = t;
 }
 
+/* Whether [start, start+span) holds all of [addr, addr+len). */
+static bool holds(uint64_t start, size_t span, uint64_t addr, size_t len)
+{
+    return addr >= start && addr - start <= span && span - (addr - start) >= len;
+}
+
 /* The copy covering [addr, addr+len), or NULL. */
 static const struct piece *find(const struct pf_prefetch *p, uint64_t addr, size_t len)
 {
@@ -107,9 +113,7 @@ static const struct piece *find(const struct pf_prefetch *p, uint64_t addr, size
     if (lo == 0)
         return NULL;
     const struct piece *c = &p->pieces[lo - 1];
-    if (addr - c->addr > c->len || c->len - (addr - c->addr) < len)
-        return NULL;
-    return c;
+    return holds(c->addr, c->len, addr, len) ? c : NULL;
 }
 
 static void journal(struct pf_prefetch *p, uint64_t addr, size_t len)
@@ -130,8 +134,7 @@ static pf_err view_read(void *ctx, uint64_t addr, void *dst, size_t len)
         return PF_OK;
     }
     for (size_t i = 0; i < p->ra_n; i++) {
-        if (addr >= p->ra_addr[i] && addr - p->ra_addr[i] <= p->ra_len[i] &&
-            p->ra_len[i] - (addr - p->ra_addr[i]) >= len) {
+        if (holds(p->ra_addr[i], p->ra_len[i], addr, len)) {
             memcpy(dst, p->ra_data + i * RA_BLOCK + (addr - p->ra_addr[i]), len);
             p->hits++;
             journal(p, addr, len);
@@ -146,7 +149,7 @@ static pf_err view_read(void *ctx, uint64_t addr, void *dst, size_t len)
     for (int k = 0; k < 2 && p->ra_data && len > 0 && addr + len >= addr; k++) {
         uint64_t at = tries[k].at;
         size_t span = tries[k].span;
-        if (addr + len - at > span)
+        if (!holds(at, span, addr, len))
             continue;
         size_t slot = p->ra_next;
         uint8_t *buf = p->ra_data + slot * RA_BLOCK;
