@@ -23,6 +23,7 @@
 #include "pyflame/output/output.h"
 #include "pyflame/sample/priority.h"
 #include "pyflame/target/proc.h"
+#include "pyflame/sample/ready.h"
 #include "pyflame/sample/sampler.h"
 #include "pyflame/output/serve.h"
 #include "pyflame/app/top.h"
@@ -74,12 +75,6 @@ static void on_sigxcpu(int sig)
 
 /* The sampler found the interpreter and starts its schedule: from here
  * pyflame's wake-ups must be on time (priority.h). */
-static void raise_priority(void *ctx)
-{
-    const struct pf_options *o = ctx;
-    pf_priority_raise(!o->no_realtime);
-}
-
 static void restart_after_signals(void)
 {
     struct sigaction sa;
@@ -377,6 +372,8 @@ int main(int argc, char **argv)
     struct pf_intern *names = NULL;
     struct pf_agg *agg = NULL;
     struct pf_sampler *sampler = NULL;
+    /* Static: a discovered target is large, and never copied (interp.h). */
+    static struct pf_target target;
     FILE *out = stdout;  /* -d writes here as it reads */
     struct pf_output *output = NULL;
     struct live live = {0};
@@ -429,6 +426,20 @@ int main(int argc, char **argv)
     else
         err = pf_proc_attach(o.pid, &diag, &proc);
     if (err) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
+        goto out;
+    }
+    /* Find the interpreter before anything else is set up: in launch mode
+     * it may take a few execs (env, a shell, a pyenv shim) to appear. */
+    struct pf_ready_opts ro = {
+        .wait_for_python = o.trace_argv != NULL,
+        .timeout = 2.0,
+        .poll = o.rate > 0 ? o.rate : 0.001,
+        .abi = o.abi,
+    };
+    if ((err = pf_ready_wait(proc, &ro, &g_stop, &target, &diag))) {
+        pf_proc_detach(proc);
+        proc = NULL;
         fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
         goto out;
     }
@@ -499,9 +510,6 @@ int main(int argc, char **argv)
         .interval = o.rate,
         .duration = o.seconds,
         .line_numbers = o.line_numbers,
-        .wait_for_python = o.trace_argv != NULL,
-        .ready_timeout = 2.0,
-        .abi = o.abi,
         .all_threads = o.threads,
         .skip_idle = o.exclude_idle,
         /* --top --threads: the thread frames let 't' list threads first. */
@@ -509,8 +517,6 @@ int main(int argc, char **argv)
         .jitter = o.jitter,
         .native = o.native,
         .nonblocking = o.nonblocking,
-        .on_schedule = raise_priority,
-        .on_schedule_ctx = &o,
         .between_ticks = between_ticks,
         .between_ticks_ctx = &live,
     };
@@ -519,8 +525,8 @@ int main(int argc, char **argv)
         so.dump = dump_thread;
         so.dump_ctx = &dump;
     }
-    if ((err = pf_sampler_new(proc, &mem, names, agg, &so, &sampler))) {
-        fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
+    if ((err = pf_sampler_new(proc, &mem, &target, names, agg, &so, &diag, &sampler))) {
+        fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
         goto out;
     }
     if (o.top && (err = pf_top_start(agg, names, title, o.rate, o.delay, o.threads, &live.top, &diag))) {
@@ -536,7 +542,8 @@ int main(int argc, char **argv)
                 pf_serve_url(live.serve));
         fflush(stderr);
     }
-    err = pf_sampler_run(sampler, &g_stop, &diag);
+    pf_priority_raise(!o.no_realtime);
+    err = pf_sampler_run(sampler, &g_stop);
     enum pf_priority ran_at = pf_priority_current();
     pf_priority_lower();
     const struct pf_sampler_stats *st = pf_sampler_stats(sampler);
@@ -560,12 +567,7 @@ int main(int argc, char **argv)
     restart_after_signals();
 
     if (err) {
-        fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
-        goto out;
-    }
-    if (!st->target_found) {
-        fprintf(stderr, "pyflame: %s\n",
-                diag.msg[0] ? diag.msg : "the command ended before a CPython interpreter was found");
+        fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
         goto out;
     }
     if (st->end == PF_ERR_EXEC)

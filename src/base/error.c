@@ -17,9 +17,11 @@ static const char *const NAMES[PF_ERR__COUNT] = {
     [PF_ERR_NOTPYTHON] = "not a CPython process",
     [PF_ERR_UNSUPPORTED] = "unsupported CPython version",
     [PF_ERR_NOTREADY] = "interpreter not initialised",
+    [PF_ERR_STARTING] = "process still starting",
     [PF_ERR_USAGE] = "usage error",
     [PF_ERR_EXEC] = "process replaced its image (exec)",
     [PF_ERR_EXITED] = "process exited",
+    [PF_ERR_INTERRUPTED] = "interrupted",
     [PF_ERR_INTERNAL] = "internal error",
 };
 

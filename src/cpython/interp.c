@@ -519,13 +519,13 @@ pf_err pf_interp_discover(pid_t pid, const char *abi, struct pf_diag *diag, stru
     double age = 0;
     bool young = process_age(pid, &age) && age < START_GRACE_S;
     if (maps.n == 0) {
-        err = pf_diag_set(diag, young ? PF_ERR_NOTREADY : PF_ERR_NOTPYTHON,
+        err = pf_diag_set(diag, young ? PF_ERR_STARTING : PF_ERR_NOTPYTHON,
                           "process %d has no memory mappings: a kernel thread, or a process that "
                           "is exiting",
                           (int)pid);
         goto out;
     }
-    err = pf_diag_set(diag, young ? PF_ERR_NOTREADY : PF_ERR_NOTPYTHON,
+    err = pf_diag_set(diag, young ? PF_ERR_STARTING : PF_ERR_NOTPYTHON,
                       "no CPython runtime found in process %d (%s)%s: looked for the symbols "
                       "_PyRuntime and interp_head, the section .PyRuntime, the code of "
                       "PyInterpreterState_Head and the _Py_DebugOffsets cookie in the %zu ELF "

@@ -23,10 +23,9 @@ struct pf_sampler {
     struct pf_mem *mem;
     struct pf_sampler_opts opts;
     struct pf_sampler_stats stats;
-    struct pf_target target;
+    const struct pf_target *target;
     const struct pf_strategy *strategy;
     struct pf_tick tick;
-    bool seen_runtime; /* a look found the runtime, not initialised yet */
 };
 
 static struct timespec to_ts(uint64_t ns)
@@ -34,8 +33,9 @@ static struct timespec to_ts(uint64_t ns)
     return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
 }
 
-pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern *names,
-                      struct pf_agg *agg, const struct pf_sampler_opts *opts,
+pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, const struct pf_target *target,
+                      struct pf_intern *names, struct pf_agg *agg,
+                      const struct pf_sampler_opts *opts, struct pf_diag *diag,
                       struct pf_sampler **out)
 {
     struct pf_sampler *s = calloc(1, sizeof(*s));
@@ -45,6 +45,7 @@ pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern
         return PF_ERR_NOMEM;
     s->proc = proc;
     s->mem = mem;
+    s->target = target;
     s->opts = *opts;
     s->tick = (struct pf_tick){
         .proc = proc,
@@ -67,7 +68,13 @@ pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern
         s->strategy = &pf_strategy_threads;
     else
         s->strategy = &pf_strategy_gil;
-    if ((err = pf_tick_init(&s->tick))) {
+    /* Native frames of the file that holds the runtime are the eval loop
+     * and its plumbing (merge.h). */
+    if ((err = pf_tick_init(&s->tick)) ||
+        (opts->native &&
+         (err = pf_unwind_new(pf_proc_pid(proc), mem, names, target->elf_path,
+                              target->layout->key.major, diag, &s->tick.unwind))) ||
+        (err = pf_tick_target_ready(&s->tick, target))) {
         pf_sampler_free(s);
         return err;
     }
@@ -81,40 +88,6 @@ void pf_sampler_free(struct pf_sampler *s)
         return;
     pf_tick_release(&s->tick);
     free(s);
-}
-
-/* Find the runtime; in launch mode keep trying until it appears. */
-static pf_err discover(struct pf_sampler *s, uint64_t started, struct pf_diag *diag)
-{
-    struct pf_diag now = {{0}};
-    pf_err err = pf_interp_discover(pf_proc_pid(s->proc), s->opts.abi, &now, &s->target);
-
-    /* A process that exits while we look shows no files, or no mappings
-     * at all: what an earlier look found (a runtime whose interpreter is
-     * not initialised, interp.h) says more than that. */
-    bool runtime = err == PF_ERR_NOTREADY && strstr(now.msg, "interpreter is not initialised");
-    if (runtime)
-        s->seen_runtime = true;
-    if (diag && (runtime || !s->seen_runtime || err == PF_OK))
-        *diag = now;
-    if (err == PF_OK) {
-        const struct pf_target *T = &s->target;
-        /* Native frames of the file that holds the runtime are the eval
-         * loop and its plumbing (merge.h). */
-        if (s->opts.native &&
-            (err = pf_unwind_new(pf_proc_pid(s->proc), s->mem, s->tick.names, T->elf_path,
-                                 T->layout->key.major, diag, &s->tick.unwind)))
-            return err;
-        if ((err = pf_tick_target_ready(&s->tick, T)))
-            return err;
-        s->stats.target_found = true;
-        return PF_OK;
-    }
-    if ((err == PF_ERR_NOTPYTHON || err == PF_ERR_NOTREADY) && s->opts.wait_for_python)
-        return PF_ERR_NOTREADY;
-    if (err == PF_ERR_NOTREADY && (pf_clock_now_ns() - started) < s->opts.ready_timeout * 1e9)
-        return PF_ERR_NOTREADY;
-    return err;
 }
 
 static uint64_t percentile(const struct pf_sampler *s, double q)
@@ -136,7 +109,7 @@ static void gather(struct pf_sampler *s)
     uint64_t hits, misses;
 
     st->thread_samples = ts->thread_samples;
-    st->before_ready += ts->before_ready;
+    st->before_ready = ts->before_ready;
     st->stopped_samples = ts->stopped_samples;
     st->stop_ns_max = ts->stop_ns_max;
     st->gil_retried = ts->gil_retried;
@@ -177,11 +150,11 @@ static uint64_t in_interval(uint64_t fraction, uint64_t interval)
     return (uint64_t)(((unsigned __int128)fraction * interval) >> 64);
 }
 
-pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct pf_diag *diag)
+pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop)
 {
     uint64_t asked = (uint64_t)(s->opts.interval * 1e9);
     uint64_t interval = asked ? asked : 1;
-    uint64_t run_start = pf_clock_now_ns(), start = run_start, tick = 0, sched_start = run_start;
+    uint64_t run_start = pf_clock_now_ns(), start = run_start, tick = 0;
     uint64_t jitter_state = start ^ (uint64_t)pf_proc_pid(s->proc);
     uint64_t end = s->opts.duration < 0 ? UINT64_MAX : start + (uint64_t)(s->opts.duration * 1e9);
     uint64_t win_start = start, win_stopped = 0, win_ticks = 0;
@@ -217,13 +190,6 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         while (!*stop) {
             struct timespec ts = to_ts(deadline);
             err = pf_proc_wait(s->proc, &ts);
-            if (err == PF_ERR_EXEC && !s->stats.target_found && s->opts.wait_for_python) {
-                /* A wrapper (env, a shell, a pyenv shim) became the next
-                 * program on the way to the interpreter: follow it. */
-                pf_proc_exec_seen_ok(s->proc);
-                err = PF_OK;
-                continue;
-            }
             if (err || pf_clock_now_ns() >= deadline)
                 break;
         }
@@ -232,23 +198,6 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
         uint64_t tick_at = pf_clock_now_ns();
         bool late = tick_at > deadline + interval;
 
-        if (!s->stats.target_found) {
-            err = discover(s, run_start, diag);
-            if (err == PF_ERR_NOTREADY) {
-                s->stats.before_ready++;
-                err = PF_OK;
-                goto next;
-            }
-            if (err)
-                break;
-            /* Reading the ELF files took a while (milliseconds): start the
-             * schedule now rather than catch up on it in a burst of
-             * samples of one instant. */
-            if (s->opts.on_schedule)
-                s->opts.on_schedule(s->opts.on_schedule_ctx);
-            start = sched_start = tick_at = pf_clock_now_ns();
-            tick = 0;
-        }
         s->tick.tick_no++;
         /* The instant the tick's samples belong to (formats with time):
          * the clock read that decided the tick was due. */
@@ -269,7 +218,6 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             break;
         if (s->tick.tick_no % 4096 == 0)
             pf_tick_evict(&s->tick);
-    next:
         if (s->opts.duration == 0 && s->stats.ticks > 0)
             break;
         tick++;
@@ -301,14 +249,14 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct 
             win_stopped = 0;
             win_ticks = 0;
         }
-        if (s->opts.between_ticks && s->stats.target_found) {
+        if (s->opts.between_ticks) {
             struct pf_sampler_progress p = {
-                .elapsed = (double)(now - sched_start) / 1e9,
+                .elapsed = (double)(now - run_start) / 1e9,
                 .ticks = s->stats.ticks,
                 .interval = (double)interval / 1e9,
-                .py_major = s->target.version.major,
-                .py_minor = s->target.version.minor,
-                .py_micro = s->target.version.micro,
+                .py_major = s->target->version.major,
+                .py_minor = s->target->version.minor,
+                .py_micro = s->target->version.micro,
             };
             s->opts.between_ticks(s->opts.between_ticks_ctx, &p);
         }

@@ -21,9 +21,11 @@ typedef enum {
     PF_ERR_NOTPYTHON,   /* no CPython runtime found in the process */
     PF_ERR_UNSUPPORTED, /* a CPython version or build we have no layout for */
     PF_ERR_NOTREADY,    /* the interpreter exists but is not initialised yet */
+    PF_ERR_STARTING,    /* no runtime found (yet) in a process that is still starting */
     PF_ERR_USAGE,       /* bad command-line input */
     PF_ERR_EXEC,        /* the target replaced its image (execve) */
     PF_ERR_EXITED,      /* the target exited */
+    PF_ERR_INTERRUPTED, /* a signal asked pyflame to stop first */
     PF_ERR_INTERNAL,    /* a bug in pyflame */
     PF_ERR__COUNT
 } pf_err;

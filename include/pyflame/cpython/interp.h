@@ -47,8 +47,8 @@ struct pf_target {
  * table for its version; abi (may be NULL) forces the version. Before the
  * layout is trusted the interpreter state is checked (pf_interp_validate).
  * Fails with PF_ERR_NOTPYTHON (nothing found; diag says what was looked
- * for), PF_ERR_NOTREADY (found but not initialised, or nothing found yet in
- * a process that is still starting), PF_ERR_UNSUPPORTED (a version or build
+ * for), PF_ERR_NOTREADY (found but not initialised), PF_ERR_STARTING
+ * (nothing found yet in a process that is still starting), PF_ERR_UNSUPPORTED (a version or build
  * we cannot read, or a layout the memory contradicts), PF_ERR_USAGE (a bad
  * abi), PF_ERR_NOPROC. */
 pf_err pf_interp_discover(pid_t pid, const char *abi, struct pf_diag *diag, struct pf_target *out);

@@ -6,8 +6,8 @@
  * to read, and bias the profile. If pyflame cannot keep up, or would keep
  * the target stopped more than a quarter of the time, it thins the whole
  * schedule (a longer interval from then on) and says so. At each tick the
- * chosen strategy (tick.h) reads the stacks. It knows nothing of the
- * output format. */
+ * chosen strategy (tick.h) reads the stacks. It starts with a target
+ * already found (ready.h), and knows nothing of the output format. */
 #ifndef PYFLAME_SAMPLER_H
 #define PYFLAME_SAMPLER_H
 
@@ -37,19 +37,12 @@ struct pf_sampler_opts {
     double interval;       /* seconds between ticks (-r) */
     double duration;       /* seconds to sample (-s); < 0: until the target ends */
     bool line_numbers;     /* false with -n */
-    bool wait_for_python;  /* launch mode: keep looking until the interpreter appears */
-    double ready_timeout;  /* attach mode: how long to wait for an initialising interpreter */
-    const char *abi;       /* --abi, or NULL */
     bool all_threads;      /* --threads: every Python thread, not only the GIL holder */
     bool skip_idle;        /* -x with --threads: do not read threads the kernel says sleep */
     bool thread_roots;     /* --show-threads: a root frame per thread */
     bool native;           /* --native: native frames merged with the Python frames */
-    bool jitter;           /* --jitter: each tick at a random point of its interval's first half */
+    bool jitter;           /* each tick at a random instant of its interval (false: --no-jitter) */
     bool nonblocking;      /* --nonblocking: never stop the target; torn reads are failures */
-    /* Called once, when the interpreter is found and the schedule starts
-     * (main raises pyflame's priority there, priority.h), or NULL. */
-    void (*on_schedule)(void *ctx);
-    void *on_schedule_ctx;
     /* Called between ticks, while the target runs (main writes flushes and
      * the progress line there), or NULL. */
     void (*between_ticks)(void *ctx, const struct pf_sampler_progress *p);
@@ -67,7 +60,7 @@ struct pf_sampler_stats {
     uint64_t thinned;         /* times the schedule was thinned (interval doubled) */
     uint64_t dropped;         /* ticks given up when thinning (the backlog at that point) */
     double interval;          /* the interval at the end (the asked one unless thinned) */
-    uint64_t before_ready;    /* ticks before the interpreter was initialised (not samples) */
+    uint64_t before_ready;    /* ticks the interpreter was not initialised at (not samples) */
     uint64_t stopped_samples; /* samples that stopped a thread */
     uint64_t stop_ns_median, stop_ns_p99, stop_ns_max;
     uint64_t gil_released;    /* released between look and stop: the look's copy counted */
@@ -83,22 +76,24 @@ struct pf_sampler_stats {
     uint64_t native_frames;     /* native frames in them */
     uint64_t native_unwind_ns;  /* time spent unwinding them (in the stop window) */
     uint64_t native_merge_ns;   /* time spent naming and merging them (after it) */
-    double elapsed;           /* seconds from the first tick to the end */
+    double elapsed;           /* seconds from the start of the schedule to the end */
     pf_err end;               /* why the loop ended: PF_OK (time or signal), EXITED, EXEC */
-    bool target_found;
 };
 
 struct pf_sampler;
 
-pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_intern *names,
-                      struct pf_agg *agg, const struct pf_sampler_opts *opts,
+/* A sampler of the target ready.h found; target, proc, mem, names and agg
+ * are borrowed and must outlive it. diag is filled when --native's
+ * unwinder cannot be set up. */
+pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, const struct pf_target *target,
+                      struct pf_intern *names, struct pf_agg *agg,
+                      const struct pf_sampler_opts *opts, struct pf_diag *diag,
                       struct pf_sampler **out);
 void pf_sampler_free(struct pf_sampler *s);
 
 /* Sample until the duration is over, *stop becomes non-zero, or the target
- * ends or execs. Setup failures (not Python, unsupported) come back with
- * diag filled; the target has been left running either way. */
-pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop, struct pf_diag *diag);
+ * ends or execs (stats.end says which). The target is left running. */
+pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop);
 
 /* Statistics so far (complete after pf_sampler_run). Borrowed. */
 const struct pf_sampler_stats *pf_sampler_stats(struct pf_sampler *s);
