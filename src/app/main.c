@@ -23,6 +23,7 @@
 #include "pyflame/output/output.h"
 #include "pyflame/sample/priority.h"
 #include "pyflame/target/proc.h"
+#include "pyflame/target/procstat.h"
 #include "pyflame/sample/ready.h"
 #include "pyflame/sample/sampler.h"
 #include "pyflame/output/serve.h"
@@ -174,16 +175,8 @@ static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg
  * before the exec). */
 static long peak_rss_kib(void)
 {
-    char line[256];
-    long kib = -1;
-    FILE *f = fopen("/proc/self/status", "re");
-    if (!f)
-        return -1;
-    while (fgets(line, sizeof(line), f))
-        if (sscanf(line, "VmHWM: %ld", &kib) == 1)
-            break;
-    fclose(f);
-    return kib;
+    long kib;
+    return pf_procstatus_value(0, "VmHWM", &kib) ? kib : -1;
 }
 
 /* --stats: what profiling cost, for scripts/bench and the curious. */

@@ -1,3 +1,7 @@
+/* proc: the ptrace core (proc.h): the traced threads, their ptrace events,
+ * attaching, stopping, resuming and detaching. Launching, TLS look-ups,
+ * per-thread /proc files and the diagnosis of a refused attach are in
+ * proc_*.c beside it. */
 #include "pyflame/target/proc.h"
 
 #include <dirent.h>
@@ -15,44 +19,9 @@
 
 #include "pyflame/base/limits.h"
 #include "pyflame/base/log.h"
-#include "pyflame/target/procstat.h"
+#include "proc_impl.h"
 
-#define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
-/* Non-blocking polls for a stop before a blocking wait (about 1 us each). */
-#define SPIN_POLLS 64
-
-struct task {
-    pid_t tid;
-    uint64_t tls;
-    bool tls_known;
-    bool tls_tried; /* stopped once to read it: never again */
-    bool interrupt_sent; /* a PTRACE_INTERRUPT whose stop we have not seen */
-    bool group_stop;     /* in a job-control stop, held with PTRACE_LISTEN */
-    int pending_sig;     /* signal to re-inject on resume */
-    int stat_fd;         /* /proc/PID/task/TID/stat, opened on first use */
-    int schedstat_fd;    /* /proc/PID/task/TID/schedstat, likewise */
-    char comm[16];       /* thread name, read on first use */
-};
-
-struct pf_proc {
-    pid_t pid;
-    bool launched;
-    struct task *tasks;
-    size_t n, cap;
-    bool gone, exec_seen;
-    bool have_status;
-    int status;
-};
-
-/* What a wait status meant for the thread that reported it. */
-enum outcome {
-    HELD,    /* the thread is in a ptrace-stop and we keep it there */
-    RUNNING, /* handled; the thread runs (or stays in job control) */
-    GONE,    /* the thread exited */
-    EXECED,  /* the process executed a new program; the thread is held */
-};
-
-static struct task *find(struct pf_proc *p, pid_t tid)
+struct task *pf_proc_find(struct pf_proc *p, pid_t tid)
 {
     for (size_t i = 0; i < p->n; i++)
         if (p->tasks[i].tid == tid)
@@ -60,9 +29,9 @@ static struct task *find(struct pf_proc *p, pid_t tid)
     return NULL;
 }
 
-static struct task *add(struct pf_proc *p, pid_t tid)
+struct task *pf_proc_add(struct pf_proc *p, pid_t tid)
 {
-    struct task *t = find(p, tid);
+    struct task *t = pf_proc_find(p, tid);
     if (t)
         return t;
     if (p->n == p->cap) {
@@ -78,9 +47,9 @@ static struct task *add(struct pf_proc *p, pid_t tid)
     return t;
 }
 
-static void drop(struct pf_proc *p, pid_t tid)
+void pf_proc_drop(struct pf_proc *p, pid_t tid)
 {
-    struct task *t = find(p, tid);
+    struct task *t = pf_proc_find(p, tid);
     if (t) {
         if (t->stat_fd >= 0)
             close(t->stat_fd);
@@ -90,26 +59,12 @@ static void drop(struct pf_proc *p, pid_t tid)
     }
 }
 
-static void read_tls(struct task *t)
-{
-#if defined(__x86_64__)
-    errno = 0;
-    long v = ptrace(PTRACE_PEEKUSER, t->tid, offsetof(struct user, regs.fs_base), 0);
-    if (errno == 0) {
-        t->tls = (uint64_t)v;
-        t->tls_known = true;
-    }
-#else
-    (void)t; /* aarch64: TPIDR_EL0 through PTRACE_GETREGSET NT_ARM_TLS, to do */
-#endif
-}
-
 static bool is_stop_signal(int sig)
 {
     return sig == SIGSTOP || sig == SIGTSTP || sig == SIGTTIN || sig == SIGTTOU;
 }
 
-static void cont(struct task *t, int sig)
+void pf_proc_cont(struct task *t, int sig)
 {
     /* ESRCH here means the thread died while stopped (SIGKILL); its exit
      * is reported by waitpid later. */
@@ -119,12 +74,12 @@ static void cont(struct task *t, int sig)
 /* Interpret one wait status. With `want_stop`, a stop of this thread is kept
  * for the caller; otherwise every stop is resumed as the target would
  * have continued without us. */
-static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_stop)
+enum outcome pf_proc_handle(struct pf_proc *p, pid_t tid, int status, bool want_stop)
 {
-    struct task *t = find(p, tid);
+    struct task *t = pf_proc_find(p, tid);
 
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        drop(p, tid);
+        pf_proc_drop(p, tid);
         if (tid == p->pid) {
             p->gone = true;
             p->have_status = true;
@@ -137,7 +92,7 @@ static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_s
     if (!t) {
         /* A new thread can report its first stop before its creator
          * reports the clone event. */
-        t = add(p, tid);
+        t = pf_proc_add(p, tid);
         if (!t) {
             int sig = (status >> 16) == 0 ? WSTOPSIG(status) : 0; /* the target's signal */
             ptrace(PTRACE_CONT, tid, 0, (void *)(intptr_t)sig);
@@ -166,19 +121,19 @@ static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_s
          * the end of a job-control stop after SIGCONT. */
         t->group_stop = false;
         if (!t->tls_known)
-            read_tls(t);
+            pf_proc_read_tls(t);
         if (t->interrupt_sent) {
             t->interrupt_sent = false;
             if (want_stop)
                 return HELD;
         }
-        cont(t, 0);
+        pf_proc_cont(t, 0);
         return RUNNING;
     case PTRACE_EVENT_CLONE: {
         unsigned long child = 0;
-        /* add() may move the task array: t is not valid after it. */
+        /* pf_proc_add() may move the task array: t is not valid after it. */
         if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child)
-            add(p, (pid_t)child);
+            pf_proc_add(p, (pid_t)child);
         if (want_stop)
             return HELD;
         ptrace(PTRACE_CONT, tid, 0, 0);
@@ -189,7 +144,7 @@ static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_s
         p->exec_seen = true;
         if (want_stop)
             return EXECED;
-        cont(t, 0);
+        pf_proc_cont(t, 0);
         return RUNNING;
     case 0:
         /* Signal-delivery stop: the signal is the target's; it gets it back
@@ -198,10 +153,10 @@ static enum outcome handle(struct pf_proc *p, pid_t tid, int status, bool want_s
         if (want_stop)
             return HELD;
         t->pending_sig = 0;
-        cont(t, sig);
+        pf_proc_cont(t, sig);
         return RUNNING;
     default:
-        cont(t, 0);
+        pf_proc_cont(t, 0);
         return RUNNING;
     }
 }
@@ -213,64 +168,8 @@ static void drain(struct pf_proc *p)
         pid_t tid = waitpid(-1, &status, WNOHANG | __WALL);
         if (tid <= 0)
             return;
-        handle(p, tid, status, false);
+        pf_proc_handle(p, tid, status, false);
     }
-}
-
-static pf_err explain_seize_failure(pid_t pid, int errnum, struct pf_diag *diag)
-{
-    char path[64], line[256];
-    long tracer = 0, uid = -1;
-    FILE *f;
-
-    if (errnum == ESRCH)
-        return pf_diag_set(diag, PF_ERR_NOPROC, "no process with PID %d", (int)pid);
-    if (errnum != EPERM && errnum != EACCES)
-        return pf_diag_errno(diag, PF_ERR_IO, errnum, "ptrace(PTRACE_SEIZE, %d)", (int)pid);
-    /* Kernel threads cannot be traced by anyone, and have no executable. */
-    char exe[64];
-    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
-    if (readlink(path, exe, sizeof(exe)) < 0 && errno == ENOENT)
-        return pf_diag_set(diag, PF_ERR_NOTPYTHON,
-                           "process %d is a kernel thread, not a program: no Python to profile",
-                           (int)pid);
-    snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-    if ((f = fopen(path, "re"))) {
-        while (fgets(line, sizeof(line), f)) {
-            if (sscanf(line, "TracerPid: %ld", &tracer) == 1)
-                continue;
-            sscanf(line, "Uid: %*d %ld", &uid);
-        }
-        fclose(f);
-    }
-    if (tracer > 0)
-        return pf_diag_set(diag, PF_ERR_PERM,
-                           "cannot attach to process %d: it is already traced by process %ld "
-                           "(a debugger or another profiler); detach that first",
-                           (int)pid, tracer);
-    if (geteuid() != 0 && uid >= 0 && (uid_t)uid != geteuid())
-        return pf_diag_set(diag, PF_ERR_PERM,
-                           "cannot attach to process %d: ptrace not permitted: it runs as uid %ld "
-                           "and pyflame as uid %d; run pyflame as that user or as root "
-                           "(CAP_SYS_PTRACE)",
-                           (int)pid, uid, (int)geteuid());
-    int scope = -1;
-    if ((f = fopen("/proc/sys/kernel/yama/ptrace_scope", "re"))) {
-        if (fscanf(f, "%d", &scope) != 1)
-            scope = -1;
-        fclose(f);
-    }
-    if (scope >= 1)
-        return pf_diag_set(diag, PF_ERR_PERM,
-                           "cannot attach to process %d: ptrace not permitted by Yama "
-                           "(kernel.yama.ptrace_scope = %d); run pyflame as root or with "
-                           "CAP_SYS_PTRACE, or set the sysctl kernel.yama.ptrace_scope=0",
-                           (int)pid, scope);
-    return pf_diag_set(diag, PF_ERR_PERM,
-                       "cannot attach to process %d: ptrace not permitted; pyflame needs "
-                       "CAP_SYS_PTRACE (run as root; in a container add --cap-add=SYS_PTRACE "
-                       "and allow ptrace in its seccomp profile)",
-                       (int)pid);
 }
 
 /* Seize every thread, re-listing /proc/PID/task until no new one shows up:
@@ -290,11 +189,11 @@ pf_err pf_proc_attach(pid_t pid, struct pf_diag *diag, struct pf_proc **out)
         return PF_ERR_NOMEM;
     p->pid = pid;
     if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(intptr_t)SEIZE_OPTIONS) != 0) {
-        err = explain_seize_failure(pid, errno, diag);
+        err = pf_proc_explain_seize_failure(pid, errno, diag);
         free(p);
         return err;
     }
-    if (!add(p, pid)) {
+    if (!pf_proc_add(p, pid)) {
         err = PF_ERR_NOMEM;
         goto fail;
     }
@@ -309,13 +208,13 @@ pf_err pf_proc_attach(pid_t pid, struct pf_diag *diag, struct pf_proc **out)
         }
         while ((de = readdir(d))) {
             pid_t tid = (pid_t)atoi(de->d_name);
-            if (tid <= 0 || find(p, tid))
+            if (tid <= 0 || pf_proc_find(p, tid))
                 continue;
             if (p->n >= PF_MAX_TASKS)
                 break;
             if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(intptr_t)SEIZE_OPTIONS) != 0)
                 continue; /* it exited meanwhile */
-            if (!add(p, tid)) {
+            if (!pf_proc_add(p, tid)) {
                 closedir(d);
                 err = PF_ERR_NOMEM;
                 goto fail;
@@ -323,122 +222,6 @@ pf_err pf_proc_attach(pid_t pid, struct pf_diag *diag, struct pf_proc **out)
             added = true;
         }
         closedir(d);
-    }
-    *out = p;
-    return PF_OK;
-fail:
-    pf_proc_detach(p);
-    return err;
-}
-
-pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag *diag,
-                      struct pf_proc **out)
-{
-    int go[2], report[2];
-    struct pf_proc *p;
-    pid_t child;
-    pf_err err;
-
-    if (!argv || !argv[0])
-        return pf_diag_set(diag, PF_ERR_USAGE, "-t needs a command to run");
-    if (pipe2(go, O_CLOEXEC) != 0)
-        return pf_diag_errno(diag, PF_ERR_IO, errno, "pipe");
-    if (pipe2(report, O_CLOEXEC) != 0) {
-        close(go[0]);
-        close(go[1]);
-        return pf_diag_errno(diag, PF_ERR_IO, errno, "pipe");
-    }
-    child = fork();
-    if (child < 0) {
-        err = pf_diag_errno(diag, PF_ERR_IO, errno, "fork");
-        close(go[0]), close(go[1]), close(report[0]), close(report[1]);
-        return err;
-    }
-    if (child == 0) {
-        /* The command gets the signal state a shell would give it, not ours. */
-        sigset_t none;
-        char c;
-        sigemptyset(&none);
-        sigprocmask(SIG_SETMASK, &none, NULL);
-        signal(SIGINT, SIG_DFL);
-        signal(SIGTERM, SIG_DFL);
-        signal(SIGPIPE, SIG_DFL);
-        signal(SIGCHLD, SIG_DFL);
-        if (stdout_to_stderr)
-            dup2(STDERR_FILENO, STDOUT_FILENO);
-        close(go[1]);
-        close(report[0]);
-        /* Wait until the parent has seized us, so that we are traced from
-         * the exec on. No signal is involved, so no stop can leak. */
-        while (read(go[0], &c, 1) < 0 && errno == EINTR)
-            ;
-        execvp(argv[0], argv);
-        int e = errno;
-        if (write(report[1], &e, sizeof(e)) < 0)
-            _exit(127);
-        _exit(127);
-    }
-    close(go[0]);
-    close(report[1]);
-    if (!(p = calloc(1, sizeof(*p)))) {
-        close(go[1]);
-        close(report[0]);
-        kill(child, SIGKILL);
-        waitpid(child, NULL, 0);
-        return PF_ERR_NOMEM;
-    }
-    p->pid = child;
-    p->launched = true;
-    if (ptrace(PTRACE_SEIZE, child, 0, (void *)(intptr_t)SEIZE_OPTIONS) != 0 || !add(p, child)) {
-        err = find(p, child) || errno != ENOMEM
-                  ? pf_diag_errno(diag, PF_ERR_PERM, errno, "ptrace(PTRACE_SEIZE) of the launched command")
-                  : PF_ERR_NOMEM;
-        close(go[1]);
-        close(report[0]);
-        kill(child, SIGKILL);
-        waitpid(child, NULL, 0);
-        free(p->tasks);
-        free(p);
-        return err;
-    }
-    close(go[1]); /* let the child exec */
-    int child_errno = 0;
-    ssize_t r;
-    while ((r = read(report[0], &child_errno, sizeof(child_errno))) < 0 && errno == EINTR)
-        ;
-    close(report[0]);
-    if (r > 0) {
-        /* exec failed: the child exits 127 by itself; reap it. */
-        int status;
-        while (waitpid(child, &status, __WALL) > 0 && !WIFEXITED(status) && !WIFSIGNALED(status))
-            ptrace(PTRACE_CONT, child, 0, 0);
-        free(p->tasks);
-        free(p);
-        return pf_diag_errno(diag, child_errno == ENOENT ? PF_ERR_NOTFOUND : PF_ERR_IO, child_errno,
-                             "cannot run %s", argv[0]);
-    }
-    /* Wait for the exec stop: from here on the new program runs. */
-    for (;;) {
-        int status;
-        pid_t tid = waitpid(child, &status, __WALL);
-        if (tid < 0) {
-            if (errno == EINTR)
-                continue;
-            err = pf_diag_errno(diag, PF_ERR_IO, errno, "waitpid");
-            goto fail;
-        }
-        enum outcome o = handle(p, tid, status, true);
-        if (o == GONE) {
-            err = pf_diag_set(diag, PF_ERR_EXITED, "%s exited before it started", argv[0]);
-            goto fail;
-        }
-        if (o == EXECED) {
-            p->exec_seen = false;
-            cont(find(p, child), 0);
-            break;
-        }
-        if (o == HELD)
-            cont(find(p, child), find(p, child)->pending_sig), find(p, child)->pending_sig = 0;
     }
     *out = p;
     return PF_OK;
@@ -493,7 +276,7 @@ pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline)
  * the wait is over, with *err its result (PF_OK: the thread is held). */
 static bool stop_reported(struct pf_proc *p, pid_t tid, int status, pf_err *err)
 {
-    switch (handle(p, tid, status, true)) {
+    switch (pf_proc_handle(p, tid, status, true)) {
     case HELD:
         *err = PF_OK;
         return true;
@@ -501,19 +284,19 @@ static bool stop_reported(struct pf_proc *p, pid_t tid, int status, pf_err *err)
         *err = PF_ERR_NOPROC;
         return true;
     case EXECED:
-        cont(find(p, tid), 0);
+        pf_proc_cont(pf_proc_find(p, tid), 0);
         *err = PF_ERR_EXEC;
         return true;
     case RUNNING:
         break;
     }
     *err = PF_ERR_NOPROC;
-    return !find(p, tid);
+    return !pf_proc_find(p, tid);
 }
 
 pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
 {
-    struct task *t = find(p, tid);
+    struct task *t = pf_proc_find(p, tid);
     pf_err err;
 
     if (!t)
@@ -546,15 +329,15 @@ pf_err pf_proc_stop_thread(struct pf_proc *p, pid_t tid)
         if (r < 0) {
             if (errno == EINTR)
                 continue; /* we must not leave with the stop pending */
-            drop(p, tid);
+            pf_proc_drop(p, tid);
             return PF_ERR_NOPROC;
         }
         if (r != tid) {
             bool exec_before = p->exec_seen;
-            handle(p, r, status, false);
+            pf_proc_handle(p, r, status, false);
             if (p->exec_seen && !exec_before)
                 return PF_ERR_EXEC; /* the thread we wait for is gone with the old image */
-            if (!find(p, tid))
+            if (!pf_proc_find(p, tid))
                 return PF_ERR_NOPROC;
             continue;
         }
@@ -581,7 +364,7 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
     int polls = 0;
 
     for (size_t i = 0; i < n; i++) {
-        struct task *t = find(p, tids[i]);
+        struct task *t = pf_proc_find(p, tids[i]);
         stopped[i] = PF_STOP_GONE;
         if (!t || index_of(tids, i, tids[i]) < i)
             continue;
@@ -631,7 +414,7 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
             for (size_t i = 0; i < n; i++)
                 if (stopped[i] == PENDING) {
                     stopped[i] = PF_STOP_GONE;
-                    drop(p, tids[i]);
+                    pf_proc_drop(p, tids[i]);
                 }
             pending = 0;
             break;
@@ -640,11 +423,11 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
         bool gone = false;
         if (i == n || stopped[i] != PENDING) {
             bool before = p->exec_seen;
-            gone = handle(p, r, status, false) == GONE;
+            gone = pf_proc_handle(p, r, status, false) == GONE;
             if (p->exec_seen && !before)
                 exec_seen = true;
         } else {
-            switch (handle(p, r, status, true)) {
+            switch (pf_proc_handle(p, r, status, true)) {
             case HELD:
                 stopped[i] = PF_STOP_HELD;
                 pending--;
@@ -654,7 +437,7 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
                 pending--;
                 break;
             case EXECED:
-                cont(find(p, r), 0);
+                pf_proc_cont(pf_proc_find(p, r), 0);
                 stopped[i] = PF_STOP_GONE;
                 pending--;
                 exec_seen = true;
@@ -667,7 +450,7 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
          * through another thread's event): only after such an event, so
          * that waiting for n stops stays linear in the events. */
         for (size_t j = 0; (gone || exec_seen) && j < n; j++)
-            if (stopped[j] == PENDING && !find(p, tids[j])) {
+            if (stopped[j] == PENDING && !pf_proc_find(p, tids[j])) {
                 stopped[j] = PF_STOP_GONE;
                 pending--;
             }
@@ -697,7 +480,7 @@ void pf_proc_poll(struct pf_proc *p)
 
 pf_err pf_proc_resume_thread(struct pf_proc *p, pid_t tid)
 {
-    struct task *t = find(p, tid);
+    struct task *t = pf_proc_find(p, tid);
     if (!t)
         return PF_ERR_NOPROC;
     if (t->group_stop) {
@@ -712,38 +495,6 @@ pf_err pf_proc_resume_thread(struct pf_proc *p, pid_t tid)
     return PF_OK;
 }
 
-pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls)
-{
-    for (size_t i = 0; i < p->n; i++)
-        if (p->tasks[i].tls_known && p->tasks[i].tls == tls)
-            return p->tasks[i].tid;
-    /* Learn the TLS base of threads we have not seen stopped yet (threads
-     * that existed when we attached). Each is stopped once, for one read. */
-    pid_t *unknown = malloc(p->n * sizeof(*unknown) + 1);
-    size_t nunknown = 0;
-    pid_t found = 0;
-    if (!unknown)
-        return 0;
-    for (size_t i = 0; i < p->n; i++)
-        if (!p->tasks[i].tls_known && !p->tasks[i].tls_tried && !p->tasks[i].group_stop)
-            unknown[nunknown++] = p->tasks[i].tid;
-    for (size_t i = 0; i < nunknown && !found; i++) {
-        if (pf_proc_stop_thread(p, unknown[i]) != PF_OK)
-            continue;
-        struct task *t = find(p, unknown[i]);
-        if (t) {
-            t->tls_tried = true;
-            if (!t->tls_known)
-                read_tls(t);
-            if (t->tls_known && t->tls == tls)
-                found = t->tid;
-        }
-        pf_proc_resume_thread(p, unknown[i]);
-    }
-    free(unknown);
-    return found;
-}
-
 bool pf_proc_has_thread(const struct pf_proc *p, pid_t tid)
 {
     for (size_t i = 0; i < p->n; i++)
@@ -755,81 +506,6 @@ bool pf_proc_has_thread(const struct pf_proc *p, pid_t tid)
 size_t pf_proc_thread_count(const struct pf_proc *p)
 {
     return p->n;
-}
-
-/* pread a /proc/PID/task/TID file through a cached descriptor. */
-static pf_err read_task_file(struct pf_proc *p, struct task *t, int *fd, const char *name, char *buf,
-                             size_t cap)
-{
-    if (*fd < 0) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)p->pid, (int)t->tid, name);
-        *fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (*fd < 0)
-            return pf_err_from_errno(errno);
-    }
-    /* One pread of an open file: the kernel formats it afresh each time. */
-    ssize_t n = pread(*fd, buf, cap - 1, 0);
-    if (n <= 0)
-        return PF_ERR_NOPROC;
-    buf[n] = '\0';
-    return PF_OK;
-}
-
-pf_err pf_proc_thread_state(struct pf_proc *p, pid_t tid, char *state)
-{
-    struct task *t = find(p, tid);
-    char buf[512];
-    pf_err err;
-
-    if (!t)
-        return PF_ERR_NOPROC;
-    if ((err = read_task_file(p, t, &t->stat_fd, "stat", buf, sizeof(buf))))
-        return err;
-    return pf_procstat_state(buf, state) ? PF_OK : PF_ERR_CORRUPT;
-}
-
-pf_err pf_proc_thread_runs(struct pf_proc *p, pid_t tid, uint64_t *runs)
-{
-    struct task *t = find(p, tid);
-    char buf[128];
-    unsigned long long run_ns, wait_ns, count;
-    pf_err err;
-
-    if (!t)
-        return PF_ERR_NOPROC;
-    if ((err = read_task_file(p, t, &t->schedstat_fd, "schedstat", buf, sizeof(buf))))
-        return err;
-    /* "run_ns wait_ns timeslices" (Documentation/scheduler/sched-stats.rst) */
-    if (sscanf(buf, "%llu %llu %llu", &run_ns, &wait_ns, &count) != 3)
-        return PF_ERR_CORRUPT;
-    *runs = count;
-    return PF_OK;
-}
-
-pf_err pf_proc_thread_name(struct pf_proc *p, pid_t tid, char *buf, size_t cap)
-{
-    struct task *t = find(p, tid);
-
-    if (!t)
-        return PF_ERR_NOPROC;
-    if (!t->comm[0]) {
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)p->pid, (int)tid);
-        int fd = open(path, O_RDONLY | O_CLOEXEC);
-        if (fd < 0)
-            return pf_err_from_errno(errno);
-        ssize_t n = read(fd, t->comm, sizeof(t->comm) - 1);
-        close(fd);
-        if (n <= 0)
-            return PF_ERR_NOPROC;
-        t->comm[n] = '\0';
-        char *nl = strchr(t->comm, '\n');
-        if (nl)
-            *nl = '\0';
-    }
-    snprintf(buf, cap, "%s", t->comm);
-    return PF_OK;
 }
 
 bool pf_proc_group_stopped(const struct pf_proc *p)
@@ -864,11 +540,11 @@ void pf_proc_detach(struct pf_proc *p)
         }
         pf_err err = pf_proc_stop_thread(p, tid);
         if (err == PF_OK) {
-            t = find(p, tid);
+            t = pf_proc_find(p, tid);
             int sig = t ? t->pending_sig : 0;
             ptrace(PTRACE_DETACH, tid, 0, (void *)(intptr_t)sig);
         }
-        drop(p, tid);
+        pf_proc_drop(p, tid);
         drain(p);
     }
     for (size_t i = 0; i < p->n; i++) {

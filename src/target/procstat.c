@@ -55,3 +55,26 @@ bool pf_procstat_field(const char *text, int field, unsigned long long *value)
     }
     return false;
 }
+
+bool pf_procstatus_value(pid_t pid, const char *key, long *value)
+{
+    char path[64], line[256];
+    size_t klen = strlen(key);
+    bool found = false;
+
+    if (pid < 0)
+        return false;
+    if (pid > 0)
+        snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+    else
+        snprintf(path, sizeof(path), "/proc/self/status");
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return false;
+    /* "Key:\tvalue[\tmore]" (proc(5)); a number, perhaps with a unit. */
+    while (!found && fgets(line, sizeof(line), f))
+        if (strncmp(line, key, klen) == 0 && line[klen] == ':')
+            found = sscanf(line + klen + 1, "%ld", value) == 1;
+    fclose(f);
+    return found;
+}

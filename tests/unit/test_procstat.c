@@ -55,12 +55,32 @@ static void read_self(void **unused)
     assert_int_not_equal(pf_procstat_read(-1, buf, sizeof(buf)), PF_OK);
 }
 
+/* Our own status: the keys the callers use, found by exact name. */
+static void status_values(void **unused)
+{
+    (void)unused;
+    long v = -1;
+    assert_true(pf_procstatus_value(getpid(), "Pid", &v));
+    assert_int_equal(v, getpid());
+    assert_true(pf_procstatus_value(0, "Uid", &v)); /* the first of four: the real uid */
+    assert_int_equal(v, (long)getuid());
+    v = -1;
+    assert_true(pf_procstatus_value(0, "VmHWM", &v)); /* "12345 kB" */
+    assert_true(v > 0);
+    /* A key is a whole name: "Pid" above did not take "PPid"'s line. */
+    assert_true(pf_procstatus_value(0, "PPid", &v));
+    assert_int_equal(v, getppid());
+    assert_false(pf_procstatus_value(0, "NoSuchKey", &v));
+    assert_false(pf_procstatus_value(-1, "Pid", &v));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(state),
         cmocka_unit_test(numbered_fields),
         cmocka_unit_test(read_self),
+        cmocka_unit_test(status_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

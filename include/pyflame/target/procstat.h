@@ -1,5 +1,5 @@
 /* procstat: reading and parsing /proc/PID/stat (and the same format of
- * /proc/PID/task/TID/stat). Discovery wants the process's start time and
+ * /proc/PID/task/TID/stat), and the fields of /proc/PID/status. Discovery wants the process's start time and
  * whether it is exiting, the sampler each thread's run state; they share
  * this parser because the format has one trap: the command name (field 2,
  * in parentheses) may hold spaces and ')', so fields are counted from the
@@ -26,5 +26,10 @@ bool pf_procstat_state(const char *text, char *state);
 /* Field `field` (1-based, 3 or more, as numbered in proc(5)) of stat text
  * as an unsigned number. False when the text has fewer fields. */
 bool pf_procstat_field(const char *text, int field, unsigned long long *value);
+
+/* The first number after "key:" in /proc/PID/status (pid 0: pyflame's
+ * own), e.g. "TracerPid", "Uid" (the real one), "VmHWM" (in kB). False
+ * when the file or the key is missing. */
+bool pf_procstatus_value(pid_t pid, const char *key, long *value);
 
 #endif

@@ -1,0 +1,68 @@
+/* proc_impl: what the modules of the ptrace layer share (proc.c, the core;
+ * proc_launch.c; proc_tls.c; proc_files.c; proc_seize_failure.c). Private
+ * to src/target/: nothing outside them sees a struct task. */
+#ifndef PYFLAME_PROC_IMPL_H
+#define PYFLAME_PROC_IMPL_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "pyflame/base/error.h"
+#include "pyflame/target/proc.h"
+
+#define SEIZE_OPTIONS (PTRACE_O_TRACECLONE | PTRACE_O_TRACEEXEC)
+/* Non-blocking polls for a stop before a blocking wait (about 1 us each). */
+#define SPIN_POLLS 64
+
+struct task {
+    pid_t tid;
+    uint64_t tls;
+    bool tls_known;
+    bool tls_tried; /* stopped once to read it: never again */
+    bool interrupt_sent; /* a PTRACE_INTERRUPT whose stop we have not seen */
+    bool group_stop;     /* in a job-control stop, held with PTRACE_LISTEN */
+    int pending_sig;     /* signal to re-inject on resume */
+    int stat_fd;         /* /proc/PID/task/TID/stat, opened on first use */
+    int schedstat_fd;    /* /proc/PID/task/TID/schedstat, likewise */
+    char comm[16];       /* thread name, read on first use */
+};
+
+struct pf_proc {
+    pid_t pid;
+    bool launched;
+    struct task *tasks;
+    size_t n, cap;
+    bool gone, exec_seen;
+    bool have_status;
+    int status;
+};
+
+/* What a wait status meant for the thread that reported it. */
+enum outcome {
+    HELD,    /* the thread is in a ptrace-stop and we keep it there */
+    RUNNING, /* handled; the thread runs (or stays in job control) */
+    GONE,    /* the thread exited */
+    EXECED,  /* the process executed a new program; the thread is held */
+};
+
+/* The task of tid, or NULL. */
+struct task *pf_proc_find(struct pf_proc *p, pid_t tid);
+/* The task of tid, added if new; NULL when out of memory. May move the
+ * task array: task pointers taken before it are stale. */
+struct task *pf_proc_add(struct pf_proc *p, pid_t tid);
+/* Forget tid (it exited), closing its cached files. */
+void pf_proc_drop(struct pf_proc *p, pid_t tid);
+/* PTRACE_CONT with sig (the target's signal, or 0). */
+void pf_proc_cont(struct task *t, int sig);
+/* Interpret one wait status of tid. With want_stop, a stop of this thread
+ * is kept for the caller (HELD, EXECED); otherwise every stop is resumed as
+ * the target would have continued without us. */
+enum outcome pf_proc_handle(struct pf_proc *p, pid_t tid, int status, bool want_stop);
+/* Read a stopped thread's TLS base into t (proc_tls.c). */
+void pf_proc_read_tls(struct task *t);
+/* The error and message for a failed PTRACE_SEIZE of pid: who or what
+ * forbids it, and what to do (proc_seize_failure.c). */
+pf_err pf_proc_explain_seize_failure(pid_t pid, int errnum, struct pf_diag *diag);
+
+#endif
