@@ -1,3 +1,6 @@
+/* unwind: walking a stopped thread's native stack with libunwind's remote
+ * interface (unwind.h), reading the target through our own accessors and
+ * caches. Naming the frames is symbolize.c's. */
 #include "pyflame/native/unwind.h"
 
 #include <elf.h>
@@ -19,6 +22,7 @@
 #include "pyflame/base/limits.h"
 #include "pyflame/base/log.h"
 #include "pyflame/target/maps.h"
+#include "unwind_impl.h"
 
 /* libunwind exports this but declares it only in its private headers; Linux
  * perf declares it the same way (tools/perf/util/unwind-libunwind-local.c).
@@ -28,82 +32,6 @@ extern int UNW_OBJ(dwarf_search_unwind_table)(unw_addr_space_t as, unw_word_t ip
                                               unw_dyn_info_t *di, unw_proc_info_t *pi,
                                               int need_unwind_info, void *arg);
 #define dwarf_search_unwind_table UNW_OBJ(dwarf_search_unwind_table)
-
-#define PAGE 4096u
-#define PAGE_SLOTS 64            /* read-only pages of code and unwind tables, direct-mapped */
-#define PC_SLOTS 16384           /* symbolized addresses, open addressing; cleared when 3/4 full */
-#define STACK_FIRST (16u << 10)  /* first read of a stack: grown to what recent samples used */
-#define FRUITLESS_NS 1000000000u /* after a re-read of the maps that did not help, wait 1 s */
-#define NAME_CAP 512             /* longest symbol we print, in bytes */
-
-/* One mapped file (or the vDSO), shared by all its mappings. Opened on first
- * use, then kept: the target's libraries rarely change. */
-struct obj {
-    char *path; /* as in /proc/PID/maps */
-    uint64_t inode;
-    const char *base; /* the file name, for frame text */
-    bool is_interp;
-    bool tried; /* opening was attempted (elf may still be NULL) */
-    struct pf_elf *elf;
-    struct pf_elf *debug; /* separate debug file, when elf has no .symtab */
-    bool syms_tried;
-    struct pf_elf_addrmap *syms;
-    bool bias_known;
-    uint64_t bias; /* run-time address - ELF virtual address */
-    /* .eh_frame_hdr binary-search table, in the target's memory */
-    bool eh_tried, eh_ok;
-    uint64_t eh_hdr, eh_table, eh_count;
-};
-
-struct page {
-    uint64_t addr; /* 0: empty */
-    uint8_t bytes[PAGE];
-};
-
-struct pc_entry {
-    uint64_t key;   /* (address looked up) << 1 | 1; 0 is empty */
-    uint32_t frame; /* intern frame id */
-    uint8_t kind;   /* enum pf_native_kind */
-};
-
-/* glibc's <sys/user.h>: x86-64 rax...r15, rip, orig_rax; aarch64
- * regs[31], sp, pc. */
-#if !defined(__x86_64__) && !defined(__aarch64__)
-#error "native unwinding supports x86_64 and aarch64"
-#endif
-typedef struct user_regs_struct regs_t;
-
-struct pf_unwind {
-    pid_t pid;
-    struct pf_mem *mem;
-    struct pf_intern *names;
-    char *interp_path;
-    unsigned py_major;
-    unw_addr_space_t as;
-
-    struct pf_maps maps;
-    struct obj **map_obj; /* per mapping: its object, or NULL (anonymous) */
-    struct obj **objs;
-    size_t nobj, capobj;
-    bool reread_ok;        /* the maps may be read again in this sample */
-    uint64_t fruitless_ns; /* when a re-read last failed to explain an address */
-
-    /* the thread being unwound */
-    pid_t tid;
-    regs_t regs;
-    uint8_t *stack; /* copy of [stack_lo, stack_lo + stack_len) */
-    size_t stack_len, stack_cap;
-    uint64_t stack_lo, stack_hi; /* the stack: from sp to the end of its mapping */
-    bool stack_end;              /* the last read hit the end of readable memory */
-    size_t stack_used;           /* bytes of it libunwind read, in this walk */
-    size_t stack_hint;           /* how much to read first */
-
-    struct page *pages;
-    struct pc_entry *pcs;
-    size_t npcs;
-    bool unw_flush;
-    bool no_info; /* find_proc_info found no unwind table entry in this step */
-};
 
 bool pf_unwind_available(void)
 {
@@ -194,11 +122,8 @@ static pf_err read_maps(struct pf_unwind *u)
     return PF_OK;
 }
 
-/* The mapping holding addr. With `reread`, an address outside every known
- * mapping makes us read the maps again (a library loaded since): once per
- * sample at most, and after a re-read that did not explain the address (a
- * corrupt pc), not again for FRUITLESS_NS. */
-static const struct pf_map *find_map(struct pf_unwind *u, uint64_t addr, bool reread, size_t *idx)
+/* unwind_impl.h. */
+const struct pf_map *pf_unwind_find_map(struct pf_unwind *u, uint64_t addr, bool reread, size_t *idx)
 {
     const struct pf_map *m = pf_maps_find_addr(&u->maps, addr);
     if (!m && reread && u->reread_ok && pf_clock_now_ns() - u->fruitless_ns >= FRUITLESS_NS) {
@@ -211,66 +136,6 @@ static const struct pf_map *find_map(struct pf_unwind *u, uint64_t addr, bool re
     if (m && idx)
         *idx = (size_t)(m - u->maps.v);
     return m;
-}
-
-/* A debug file is used only if its build ID is the object's. */
-static struct pf_elf *try_debug(const char *file, const uint8_t *id, size_t idlen)
-{
-    struct pf_elf *d = NULL;
-    uint8_t got[64];
-    size_t gotlen;
-
-    if (pf_elf_open(file, NULL, &d) != PF_OK)
-        return NULL;
-    if (!pf_elf_has_symtab(d) || pf_elf_build_id(d, got, sizeof(got), &gotlen) != PF_OK ||
-        gotlen != idlen || memcmp(got, id, idlen) != 0) {
-        pf_elf_close(d);
-        return NULL;
-    }
-    return d;
-}
-
-/* gdb's search order: /usr/lib/debug/.build-id/xx/rest.debug, then the
- * .gnu_debuglink name next to the file, in .debug/, and under
- * /usr/lib/debug. Each in the target's root first, then in ours (a match is
- * checked by build ID, so the host's debug files serve a container's
- * libraries when they are the same build). */
-static struct pf_elf *find_debug(struct pf_unwind *u, const struct obj *o)
-{
-    uint8_t id[64];
-    size_t idlen;
-    char hex[2 * sizeof(id) + 1], file[PATH_MAX + 128], dir[PATH_MAX];
-    const char *link = NULL;
-    struct pf_elf *d = NULL;
-
-    if (o->path[0] != '/' || pf_elf_build_id(o->elf, id, sizeof(id), &idlen) != PF_OK || idlen < 2)
-        return NULL;
-    for (size_t i = 0; i < idlen; i++)
-        snprintf(hex + 2 * i, 3, "%02x", id[i]);
-    snprintf(dir, sizeof(dir), "%s", o->path);
-    *strrchr(dir, '/') = '\0';
-    pf_elf_debuglink(o->elf, &link);
-
-    for (int root = 0; root < 2 && !d; root++) {
-        char prefix[64] = "";
-        if (root == 0)
-            snprintf(prefix, sizeof(prefix), "/proc/%d/root", (int)u->pid);
-        snprintf(file, sizeof(file), "%s/usr/lib/debug/.build-id/%.2s/%s.debug", prefix, hex,
-                 hex + 2);
-        d = try_debug(file, id, idlen);
-        if (!d && link) {
-            static const char *const where[] = {"", "/.debug", "/usr/lib/debug"};
-            for (size_t i = 0; i < sizeof(where) / sizeof(where[0]) && !d; i++) {
-                /* dir/name, dir/.debug/name, /usr/lib/debug/dir/name */
-                if (i < 2)
-                    snprintf(file, sizeof(file), "%s%s%s/%s", prefix, dir, where[i], link);
-                else
-                    snprintf(file, sizeof(file), "%s%s%s/%s", prefix, where[i], dir, link);
-                d = try_debug(file, id, idlen);
-            }
-        }
-    }
-    return d;
 }
 
 static void obj_open(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
@@ -288,25 +153,9 @@ static void obj_open(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
     }
 }
 
-/* The object's function symbols, from its own tables or a debug file. Only
- * for naming, after the stop window: unwinding needs just the program
- * headers (obj_open). */
-static void obj_symbols(struct pf_unwind *u, struct obj *o)
-{
-    o->syms_tried = true;
-    if (!o->elf)
-        return;
-    if (!pf_elf_has_symtab(o->elf))
-        o->debug = find_debug(u, o);
-    if (pf_elf_addrmap_new(o->debug ? o->debug : o->elf, &o->syms) != PF_OK)
-        o->syms = NULL;
-    pf_log(PF_LOG_INFO, "native: %s: %zu function symbols%s", o->path,
-           o->syms ? pf_elf_addrmap_count(o->syms) : 0, o->debug ? " (from a debug file)" : "");
-}
-
 /* Load bias from the object's mapping at file offset 0, as interp.c does
  * (docs/cpython-internals.md §2.2), else from the mapping in hand. */
-static bool obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
+bool pf_unwind_obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
 {
     if (o->bias_known)
         return true;
@@ -385,7 +234,7 @@ static int read_word(struct pf_unwind *u, uint64_t addr, uint64_t *val)
     if (!on_stack && addr - page <= PAGE - 8) {
         struct page *p = &u->pages[(page / PAGE) % PAGE_SLOTS];
         if (p->addr != page) {
-            const struct pf_map *m = find_map(u, addr, false, NULL);
+            const struct pf_map *m = pf_unwind_find_map(u, addr, false, NULL);
             if (m && !m->w && m->path && m->path[0] == '/' &&
                 pf_mem_read(u->mem, page, p->bytes, PAGE) == PF_OK)
                 p->addr = page;
@@ -434,7 +283,7 @@ static bool obj_eh(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
         return o->eh_ok;
     o->eh_tried = true;
     o->eh_ok = false;
-    if (!obj_bias(u, o, m) || pf_elf_segment(o->elf, PT_GNU_EH_FRAME, &vaddr, &memsz) != PF_OK ||
+    if (!pf_unwind_obj_bias(u, o, m) || pf_elf_segment(o->elf, PT_GNU_EH_FRAME, &vaddr, &memsz) != PF_OK ||
         memsz < sizeof(hdr))
         return false;
     uint64_t at = o->bias + vaddr;
@@ -459,7 +308,7 @@ static int find_proc_info(unw_addr_space_t as, unw_word_t ip, unw_proc_info_t *p
 {
     struct pf_unwind *u = arg;
     size_t idx;
-    const struct pf_map *m = find_map(u, ip, true, &idx);
+    const struct pf_map *m = pf_unwind_find_map(u, ip, true, &idx);
     struct obj *o = m ? u->map_obj[idx] : NULL;
 
     if (!o || !m->x || !obj_eh(u, o, m)) {
@@ -679,7 +528,7 @@ pf_err pf_unwind_thread(struct pf_unwind *u, pid_t tid, struct pf_native_frame *
     /* The stack from the stack pointer up, read once, as much as recent
      * samples needed: usually the only read of a warm sample. It ends with
      * its mapping (a new thread's may not be known yet: then the cap). */
-    const struct pf_map *sm = find_map(u, u->stack_lo, false, NULL);
+    const struct pf_map *sm = pf_unwind_find_map(u, u->stack_lo, false, NULL);
     u->stack_hi = sm ? sm->end : u->stack_lo + PF_MAX_NATIVE_STACK;
     if (u->stack_hi - u->stack_lo > PF_MAX_NATIVE_STACK)
         u->stack_hi = u->stack_lo + PF_MAX_NATIVE_STACK;
@@ -722,127 +571,3 @@ pf_err pf_unwind_thread(struct pf_unwind *u, pid_t tid, struct pf_native_frame *
     return PF_OK;
 }
 
-/* ---- names --------------------------------------------------------------- */
-
-static pf_err intern_text(struct pf_unwind *u, const char *text, size_t len, uint32_t *id)
-{
-    struct pf_frame_text f = {.kind = PF_FRAME_NATIVE};
-    pf_err err = pf_intern_str(u->names, text, len, &f.name);
-    return err ? err : pf_intern_frame(u->names, &f, id);
-}
-
-/* Length of the name to show: without a .symtab version ("@GLIBC_2.2.5")
- * and without the suffixes GCC gives the copies it makes of a function f
- * ("f.cold", "f.isra.0", "f.constprop.0", "f.part.0", "f.lto_priv.0" and
- * their combinations): in the source, that code is f. Any other dot is
- * kept. */
-static size_t display_len(const char *name)
-{
-    static const char *const SUFFIX[] = {"cold", "constprop", "isra",
-                                         "part", "lto_priv",  "localalias"};
-    size_t n = strcspn(name, "@");
-    const char *dot = memchr(name, '.', n);
-
-    if (!dot || dot == name)
-        return n;
-    for (const char *p = dot; p < name + n;) {
-        const char *q = p + 1;
-        size_t len = strcspn(q, ".@"), digits = strspn(q, "0123456789");
-        bool known = len > 0 && digits == len;
-        for (size_t i = 0; i < sizeof(SUFFIX) / sizeof(SUFFIX[0]) && !known; i++)
-            known = strlen(SUFFIX[i]) == len && strncmp(q, SUFFIX[i], len) == 0;
-        if (!known)
-            return n;
-        p = q + len;
-    }
-    return (size_t)(dot - name);
-}
-
-/* Text and kind of the code at addr. *cache is false when the answer may
- * change once the maps are read again (an address in no known mapping). */
-static pf_err describe(struct pf_unwind *u, uint64_t addr, uint32_t *id, uint8_t *kind, bool *cache)
-{
-    char text[NAME_CAP + PATH_MAX + 32];
-    size_t idx;
-    int len;
-    const struct pf_map *m = find_map(u, addr, true, &idx);
-    struct obj *o = m ? u->map_obj[idx] : NULL;
-
-    *kind = PF_NATIVE_SHOW;
-    *cache = m != NULL;
-    if (!m) {
-        len = snprintf(text, sizeof(text), "[unknown]+0x%" PRIx64, addr);
-    } else if (!o) {
-        /* Anonymous memory: generated code (a JIT), or a corrupt pc. */
-        len = snprintf(text, sizeof(text), "%s+0x%" PRIx64, m->path ? m->path : "[anon]", addr);
-    } else {
-        const char *name = NULL;
-        bool biased = obj_bias(u, o, m);
-        if (biased && !o->syms_tried)
-            obj_symbols(u, o);
-        uint64_t vaddr = biased ? addr - o->bias : addr - m->start + m->offset;
-        if (biased && o->syms)
-            pf_elf_addrmap_find(o->syms, vaddr, &name, NULL);
-        if (name) {
-            size_t nl = display_len(name);
-            if (nl > NAME_CAP)
-                nl = NAME_CAP;
-            len = snprintf(text, sizeof(text), "%.*s (%s)", (int)nl, name, o->base);
-            *kind = (uint8_t)pf_merge_classify(name, o->is_interp, u->py_major);
-        } else {
-            /* No symbol claims it: the file and the address in it (the ELF
-             * virtual address, what addr2line and objdump take). */
-            len = snprintf(text, sizeof(text), "%s+0x%" PRIx64, o->base, vaddr);
-        }
-    }
-    if (len < 0)
-        return PF_ERR_INTERNAL;
-    return intern_text(u, text, (size_t)len < sizeof(text) ? (size_t)len : sizeof(text) - 1, id);
-}
-
-static struct pc_entry *pc_slot(struct pf_unwind *u, uint64_t key)
-{
-    uint64_t h = key * 0x9E3779B97F4A7C15ull;
-    size_t i = (size_t)(h >> 50) & (PC_SLOTS - 1);
-    while (u->pcs[i].key && u->pcs[i].key != key)
-        i = (i + 1) & (PC_SLOTS - 1);
-    return &u->pcs[i];
-}
-
-pf_err pf_unwind_symbolize(struct pf_unwind *u, const struct pf_native_frame *frames, size_t n,
-                           struct pf_native_item *items)
-{
-    u->reread_ok = true;
-    for (size_t i = 0; i < n; i++) {
-        /* A return address points after its call; the call may be the
-         * function's last instruction, so look one byte back. Not for the
-         * innermost frame (its pc is where it stopped), nor for a signal
-         * trampoline or the frame a signal interrupted (their pc is exact). */
-        bool back = i > 0 && !(frames[i].flags & PF_NATIVE_SIGNAL) &&
-                    !(frames[i - 1].flags & PF_NATIVE_SIGNAL);
-        uint64_t addr = frames[i].pc - back;
-        uint64_t key = addr << 1 | 1;
-        struct pc_entry *e = pc_slot(u, key);
-        if (!e->key) {
-            bool cache;
-            uint32_t id;
-            uint8_t kind;
-            pf_err err = describe(u, addr, &id, &kind, &cache);
-            if (err)
-                return err;
-            if (!cache) {
-                items[i] = (struct pf_native_item){id, kind};
-                continue;
-            }
-            if (u->npcs >= PC_SLOTS / 4 * 3) {
-                memset(u->pcs, 0, PC_SLOTS * sizeof(*u->pcs));
-                u->npcs = 0;
-            }
-            e = pc_slot(u, key); /* describe() may have re-read the maps */
-            *e = (struct pc_entry){key, id, kind};
-            u->npcs++;
-        }
-        items[i] = (struct pf_native_item){e->frame, e->kind};
-    }
-    return PF_OK;
-}

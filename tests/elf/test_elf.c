@@ -3,6 +3,8 @@
  *   argv[2] a copy stripped with objcopy --strip-all, or "" if not built
  *   argv[3] a non-PIE executable (ET_EXEC), or "" if not built
  *   argv[4] a file that is not ELF (this test's source)
+ *   argv[5] a stripped copy whose .gnu_debuglink names argv[1], or ""
+ *   argv[6] a stripped copy whose .gnu_debuglink names argv[3], or ""
  * Load bias is also checked live: dlopen the fixtures, then for every ELF
  * object mapped into this process, bias = mapping start - load_base(offset)
  * must be one number per object and must turn st_value into dlsym's answer. */
@@ -22,13 +24,14 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "pyflame/target/debugfile.h"
 #include "pyflame/target/elf.h"
 #include "pyflame/target/maps.h"
 
 #include "fixture.h"
 
 struct paths {
-    const char *lib, *stripped, *exe, *not_elf;
+    const char *lib, *stripped, *exe, *not_elf, *linked, *badlink;
 };
 
 #define SENTINEL UINT64_C(0x5a5a5a5a5a5a5a5a)
@@ -666,15 +669,59 @@ static void open_from_memory(void **state)
     assert_int_equal(pf_elf_open_mem("", 0, "empty", &diag, &e), PF_ERR_NOTPYTHON);
 }
 
+/* A stripped file's debug file is found through its .gnu_debuglink, next
+ * to it, and used only when its build ID is the file's. */
+static void debug_file_search(void **state)
+{
+    const struct paths *p = *state;
+    struct pf_elf *e, *d;
+    uint64_t v = 0;
+    char linked[PATH_MAX], stripped[PATH_MAX], badlink[PATH_MAX];
+
+    if (!p->linked[0])
+        skip(); /* no objcopy */
+    /* Mapped files have absolute paths: the search starts from the file's
+     * directory. */
+    assert_non_null(realpath(p->linked, linked));
+    e = open_ok(linked);
+    assert_false(pf_elf_has_symtab(e));
+    d = pf_debugfile_find(getpid(), linked, e);
+    assert_non_null(d);
+    assert_true(pf_elf_has_symtab(d));
+    assert_int_equal(pf_elf_symbol(d, "pf_fixture_func", &v, NULL), PF_OK);
+    assert_int_equal(v, sym_value(e = (pf_elf_close(e), open_ok(p->lib)), "pf_fixture_func"));
+    pf_elf_close(d);
+    pf_elf_close(e);
+    /* Without a link, and no build-id file installed for a test fixture. */
+    if (p->stripped[0]) {
+        assert_non_null(realpath(p->stripped, stripped));
+        e = open_ok(stripped);
+        assert_null(pf_debugfile_find(getpid(), stripped, e));
+        pf_elf_close(e);
+    }
+    /* A link to a file of another build. */
+    if (p->badlink[0]) {
+        assert_non_null(realpath(p->badlink, badlink));
+        e = open_ok(badlink);
+        assert_null(pf_debugfile_find(getpid(), badlink, e));
+        pf_elf_close(e);
+    }
+    /* A path that is not a file's (the vDSO's). */
+    e = open_ok(p->lib);
+    assert_null(pf_debugfile_find(getpid(), "[vdso]", e));
+    pf_elf_close(e);
+}
+
 int main(int argc, char **argv)
 {
     static struct paths p;
 
-    if (argc != 5) {
-        fprintf(stderr, "usage: %s LIB STRIPPED-LIB|'' EXE|'' NOT-ELF\n", argv[0]);
+    if (argc != 7) {
+        fprintf(stderr, "usage: %s LIB STRIPPED-LIB|'' EXE|'' NOT-ELF LINKED|'' BADLINK|''\n",
+                argv[0]);
         return 2;
     }
-    p = (struct paths){argv[1], argv[2], argv[3], argv[4]};
+    p = (struct paths){argv[1], argv[2], argv[3], argv[4], argv[5], argv[6]};
 
     const struct CMUnitTest tests[] = {
         /* First: a failed assertion elsewhere leaks its pf_elf, and libelf's
@@ -693,6 +740,7 @@ int main(int argc, char **argv)
         cmocka_unit_test_prestate(addrmap, &p),
         cmocka_unit_test_prestate(build_id_and_debug_info, &p),
         cmocka_unit_test_prestate(open_from_memory, &p),
+        cmocka_unit_test_prestate(debug_file_search, &p),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
