@@ -153,7 +153,7 @@ static void obj_open(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
     }
 }
 
-/* Load bias from the object's mapping at file offset 0, as interp.c does
+/* Load bias from the object's mapping at file offset 0, as discover.c does
  * (docs/cpython-internals.md §2.2), else from the mapping in hand. */
 bool pf_unwind_obj_bias(struct pf_unwind *u, struct obj *o, const struct pf_map *m)
 {

@@ -16,7 +16,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { FORCE_MINOR = 1u << 1 };
 
-/* As interp.c: the newest generated 3.13+ table not newer than the target. */
+/* As discover.c: the newest generated 3.13+ table not newer than the target. */
 static const struct pf_layout *base_for(unsigned minor)
 {
     const struct pf_layout *best = NULL;

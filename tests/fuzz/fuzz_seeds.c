@@ -21,6 +21,7 @@
 
 #include "fuzz_image.h"
 #include "pyflame/cpython/debug_offsets.h"
+#include "pyflame/cpython/discover.h"
 #include "pyflame/base/limits.h"
 #include "pyflame/cpython/linetable.h"
 #include "pyflame/cpython/pystr.h"

@@ -27,6 +27,7 @@
 #include "fake_python.h"
 #include "pyflame/target/elf.h"
 #include "pyflame/target/image.h"
+#include "pyflame/cpython/discover.h"
 #include "pyflame/cpython/interp.h"
 #include "pyflame/cpython/layout.h"
 #include "pyflame/target/mem.h"

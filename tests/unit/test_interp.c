@@ -17,6 +17,7 @@
 
 #include "fake_python.h"
 #include "pyflame/target/image.h"
+#include "pyflame/cpython/discover.h"
 #include "pyflame/cpython/interp.h"
 #include "pyflame/cpython/layout.h"
 #include "pyflame/base/limits.h"

@@ -17,7 +17,7 @@ PF_IN_LAYER(SAMPLE, "pyflame/sample/ready.h");
 #include <stdbool.h>
 
 #include "pyflame/base/error.h"
-#include "pyflame/cpython/interp.h"
+#include "pyflame/cpython/discover.h"
 #include "pyflame/target/proc.h"
 
 struct pf_ready_opts {
