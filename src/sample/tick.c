@@ -9,6 +9,7 @@
 #include "pyflame/cpython/frame.h"
 #include "pyflame/base/limits.h"
 #include "pyflame/base/log.h"
+#include "pyflame/target/tidscan.h"
 
 #define CODE_CACHE_SIZE 8192
 /* Slots of thread states not seen for this many ticks are dropped. */
@@ -116,13 +117,13 @@ static enum pf_fail_reason reason_of(pf_err err)
     }
 }
 
-/* <= 3.10 name threads by pthread_self(), the address of glibc's struct
- * pthread, which holds the thread's kernel TID at an offset that depends on
- * the glibc build (0x2d0 on x86-64 glibc 2.36). Find it from the target
- * itself: the one offset at which the struct pthread of every thread state
- * holds a distinct TID of the target. Reading it then needs no stop; the
- * alternative (fs_base) stops every thread once. */
-#define PTHREAD_SCAN 2048
+static bool live_tid(void *ctx, pid_t tid)
+{
+    return pf_proc_has_thread(ctx, tid);
+}
+
+/* <= 3.10: where glibc's struct pthread holds the TID (tidscan.h), from
+ * the struct pthread of every thread state of interp. */
 static void find_tid_offset(struct pf_tick *t, uint64_t interp)
 {
     const struct pf_target *T = t->target;
@@ -134,35 +135,17 @@ static void find_tid_offset(struct pf_tick *t, uint64_t interp)
 
     if (pf_interp_threads(t->mem, T, interp, tstates, 64, &n) != PF_OK || n == 0)
         return;
-    if (!(blocks = malloc(n * PTHREAD_SCAN)))
+    if (!(blocks = malloc(n * PF_TIDSCAN_LEN)))
         return;
     for (size_t i = 0; i < n; i++) {
         uint64_t id;
         if (pf_mem_read(t->mem, tstates[i], ts, L->tstate.size) == PF_OK &&
             pf_field_uint(ts, L->tstate.size, L->tstate.thread_id, &id) == PF_OK &&
-            pf_mem_read(t->mem, id, blocks + good * PTHREAD_SCAN, PTHREAD_SCAN) == PF_OK)
+            pf_mem_read(t->mem, id, blocks + good * PF_TIDSCAN_LEN, PF_TIDSCAN_LEN) == PF_OK)
             good++;
     }
-    for (uint32_t off = 8; good == n && off + 4 <= PTHREAD_SCAN; off += 4) {
-        bool all = true;
-        for (size_t i = 0; i < n && all; i++) {
-            int32_t v;
-            uint64_t word;
-            memcpy(&v, blocks + i * PTHREAD_SCAN + off, 4);
-            memcpy(&word, blocks + i * PTHREAD_SCAN + off - 4, 8);
-            all = v > 0 && pf_proc_has_thread(t->proc, v);
-            /* The upper half of a user-space pointer can look like a TID. */
-            if (off % 8 == 4 && (uint32_t)word != 0 && word >> 32 == (uint32_t)v)
-                all = false;
-            for (size_t j = 0; j < i && all; j++)
-                all = memcmp(blocks + j * PTHREAD_SCAN + off, &v, 4) != 0;
-        }
-        if (all) {
-            t->tid_offset = off;
-            pf_log(PF_LOG_INFO, "threads: struct pthread holds the TID at offset %u", off);
-            break;
-        }
-    }
+    if (good == n && (t->tid_offset = pf_tidscan_offset(blocks, n, live_tid, t->proc)))
+        pf_log(PF_LOG_INFO, "threads: struct pthread holds the TID at offset %u", t->tid_offset);
     free(blocks);
 }
 
