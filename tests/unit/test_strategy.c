@@ -610,6 +610,124 @@ static void gil_tid_from_struct_pthread(void **state)
     expect_all_resumed(fx);
 }
 
+/* ---- --threads ---- */
+
+static const struct pf_tick_opts THREADS = {.all_threads = true};
+
+/* Every thread's stack; the sleeper is read live, marked idle, never
+ * stopped; the running thread without the GIL whose two copies are
+ * identical is not stopped either: only the holder is. */
+static void threads_reads_every_thread(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, THREADS);
+
+    tick(fx, &pf_strategy_threads);
+    tick(fx, &pf_strategy_threads);
+    expect_stacks(fx, 2, S0, S1_IDLE, S2, NULL);
+    expect_stops(fx, "101:1 101:2");
+    expect_all_resumed(fx);
+    assert_int_equal(fx->tick.stats.thread_samples, 6);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+    assert_int_equal(pf_agg_idle(fx->agg), 0);
+
+    /* The GIL moves to thread 2: now it is the one stopped. */
+    set_holder(fx, ts(2));
+    tick(fx, &pf_strategy_threads);
+    expect_stops(fx, "101:1 101:2 103:3");
+    expect_stacks(fx, 3, S0, S1_IDLE, S2, NULL);
+    expect_all_resumed(fx);
+}
+
+/* A running thread without the GIL whose stack moves between the live
+ * copies may be running Python: it is stopped too, with the holder, in
+ * one stop, and its stopped copy counted. */
+static void threads_stops_a_moving_thread(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, THREADS);
+
+    keep_moving(fx, 2, 1); /* compute(), innermost: the copies are not identical */
+    tick(fx, &pf_strategy_threads);
+    assert_true(fx->bumps >= 2);
+    expect_stacks(fx, 1, S0, S1_IDLE, S2, NULL);
+    expect_stops(fx, "103:1 101:1"); /* in list order, newest first */
+    expect_all_resumed(fx);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+}
+
+/* A sleeper whose copies disagree: if the kernel did not run it meanwhile
+ * (schedstat unchanged), its live copy stands, without a stop; if it ran,
+ * it is stopped, after the running threads, and read as a running thread
+ * (not idle). */
+static void threads_sleeper_that_ran(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, THREADS);
+
+    keep_moving(fx, 1, 0); /* run(), the caller: the copies differ */
+    tick(fx, &pf_strategy_threads);
+    expect_stacks(fx, 1, S0, S1_IDLE, S2, NULL);
+    expect_stops(fx, "101:1");
+    assert_int_equal(fake_proc_count(fx->proc, FAKE_RUNS, 102), 2);
+
+    fake_proc_clear_record(fx->proc);
+    fx->proc->threads[1].runs_step = 1; /* it ran */
+    tick(fx, &pf_strategy_threads);
+    assert_int_equal(counted(fx, S1), 1);
+    assert_int_equal(counted(fx, S1_IDLE), 1);
+    expect_stops(fx, "101:1 102:2");
+    expect_all_resumed(fx);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+}
+
+/* A thread that exits as it is stopped is counted as gone; the thread
+ * stopped with it is resumed; the others are counted as usual. */
+static void threads_thread_vanishes(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, THREADS);
+
+    keep_moving(fx, 2, 1); /* thread 2 is stopped along with the holder */
+    fx->proc->threads[0].vanish_on_stop = true;
+    tick(fx, &pf_strategy_threads);
+    expect_failed(fx, PF_FAIL_THREAD_GONE, 1);
+    expect_stacks(fx, 1, S1_IDLE, S2, NULL);
+    expect_stops(fx, "103:1 101:1:gone");
+    assert_int_equal(fake_proc_count(fx->proc, FAKE_RESUME, 101), 0);
+    assert_int_equal(fake_proc_count(fx->proc, FAKE_RESUME, 103), 1);
+    expect_all_resumed(fx);
+
+    /* Its thread state is still listed, mapped to no thread now. */
+    tick(fx, &pf_strategy_threads);
+    assert_int_equal(pf_agg_failed_by(fx->agg, PF_FAIL_NO_THREAD), 1);
+    expect_stops(fx, "103:1 101:1:gone 103:2");
+    expect_all_resumed(fx);
+}
+
+/* -d hands every thread to the dump callback, with the holder marked,
+ * and counts nothing. */
+static void threads_dump(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){.dump = dump});
+
+    tick(fx, &pf_strategy_threads);
+    assert_int_equal(fx->ndumped, NTHREADS);
+    for (size_t i = 0; i < NTHREADS; i++) {
+        /* newest first, as the list is linked */
+        const struct pf_thread_stack *d = &fx->dumped[i];
+        size_t want = NTHREADS - 1 - i;
+        assert_int_equal(d->tid, THREAD[want].tid);
+        assert_int_equal(d->state, THREAD[want].state);
+        assert_int_equal(d->gil, want == 0);
+        assert_int_equal(d->depth, DEPTH);
+        assert_int_equal(d->failed, PF_FAIL__COUNT);
+    }
+    expect_stacks(fx, 1, NULL);
+    expect_stops(fx, "101:1");
+}
+
 #define T(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)L)
 
 int main(void)
@@ -626,6 +744,11 @@ int main(void)
             T(gil_holder_vanishes),
             T(gil_too_slow_stop),
             T(gil_tid_from_struct_pthread),
+            T(threads_reads_every_thread),
+            T(threads_stops_a_moving_thread),
+            T(threads_sleeper_that_ran),
+            T(threads_thread_vanishes),
+            T(threads_dump),
         };
         failed += cmocka_run_group_tests_name(pf_layout_name(L), tests, NULL, NULL);
     }
