@@ -728,6 +728,84 @@ static void threads_dump(void **state)
     expect_stops(fx, "101:1");
 }
 
+/* ---- --nonblocking ---- */
+
+/* The holder's stack, and idle without one; nothing is ever stopped. */
+static void nonblocking_never_stops(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){0});
+
+    tick(fx, &pf_strategy_nonblocking);
+    tick(fx, &pf_strategy_nonblocking);
+    expect_stacks(fx, 2, S0, NULL);
+    set_holder(fx, 0);
+    tick(fx, &pf_strategy_nonblocking);
+    assert_int_equal(pf_agg_idle(fx->agg), 1);
+    expect_stops(fx, "");
+    assert_int_equal(fx->proc->batches, 0);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+}
+
+/* A stack that changes between the two live copies (here the caller's
+ * instruction: only the innermost one may move) is a failure of its own,
+ * "stack changed while read", never a stack; the look's own copy of the
+ * predicted holder (the second tick) is checked the same way. */
+static void nonblocking_torn_read_fails(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){0});
+
+    keep_moving(fx, 0, 0);
+    tick(fx, &pf_strategy_nonblocking);
+    tick(fx, &pf_strategy_nonblocking);
+    expect_failed(fx, PF_FAIL_TORN, 2);
+    expect_stacks(fx, 1, NULL);
+    assert_true(fx->bumps >= 2);
+
+    /* Only the innermost instruction moving: the same stack. */
+    keep_moving(fx, 0, 1);
+    tick(fx, &pf_strategy_nonblocking);
+    assert_int_equal(pf_agg_stack_samples(fx->agg), 1);
+    assert_int_equal(pf_agg_stack_count(fx->agg), 1);
+    assert_int_equal(pf_agg_failed(fx->agg), 2);
+    expect_stops(fx, "");
+}
+
+/* --nonblocking --threads: every thread, live; the one torn is a failure,
+ * the others are counted (the sleeper idle); nothing is stopped. */
+static void nonblocking_threads(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, THREADS);
+
+    keep_moving(fx, 2, 0);
+    tick(fx, &pf_strategy_nonblocking);
+    expect_stacks(fx, 1, S0, S1_IDLE, NULL);
+    expect_failed(fx, PF_FAIL_TORN, 1);
+    expect_stops(fx, "");
+    assert_int_equal(fx->proc->batches, 0);
+}
+
+/* With -d the torn thread is handed over as failed, not as a stack. */
+static void nonblocking_dump_torn(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){.dump = dump});
+
+    keep_moving(fx, 2, 0);
+    tick(fx, &pf_strategy_nonblocking);
+    assert_int_equal(fx->ndumped, NTHREADS);
+    assert_int_equal(fx->dumped[0].tid, 103);
+    assert_int_equal(fx->dumped[0].failed, PF_FAIL_TORN);
+    assert_int_equal(fx->dumped[1].failed, PF_FAIL__COUNT);
+    assert_int_equal(fx->dumped[2].failed, PF_FAIL__COUNT);
+    assert_int_equal(fx->dumped[2].depth, DEPTH);
+    expect_stacks(fx, 1, NULL);
+    assert_int_equal(pf_agg_failed(fx->agg), 0); /* -d counts nothing */
+    assert_int_equal(fx->proc->batches, 0);
+}
+
 #define T(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)L)
 
 int main(void)
@@ -749,6 +827,10 @@ int main(void)
             T(threads_sleeper_that_ran),
             T(threads_thread_vanishes),
             T(threads_dump),
+            T(nonblocking_never_stops),
+            T(nonblocking_torn_read_fails),
+            T(nonblocking_threads),
+            T(nonblocking_dump_torn),
         };
         failed += cmocka_run_group_tests_name(pf_layout_name(L), tests, NULL, NULL);
     }
