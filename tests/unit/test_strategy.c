@@ -108,6 +108,8 @@ struct fixture {
     unsigned bumps;
     /* the fake process's on_stop: the GIL is released, work() returns */
     bool release_on_stop;
+    /* ... or, at the next stop, the GIL goes to this thread state */
+    uint64_t handover_on_stop;
     /* -d */
     struct pf_thread_stack dumped[8];
     size_t ndumped;
@@ -213,6 +215,10 @@ static void on_stop(void *ctx, pid_t tid)
     if (fx->release_on_stop) {
         set_holder(fx, 0);
         set_innermost(fx, 0, frame_addr(0, 0));
+    }
+    if (fx->handover_on_stop) {
+        set_holder(fx, fx->handover_on_stop);
+        fx->handover_on_stop = 0;
     }
 }
 
@@ -537,6 +543,24 @@ static void gil_released_unconfirmed_is_idle(void **state)
     expect_all_resumed(fx);
 }
 
+/* The GIL passes to thread 2 between the look and the stop, and the
+ * look's copy of thread 0 is unconfirmed: the new holder is read instead,
+ * once (stopped in a stop of its own, and resumed). */
+static void gil_handed_over_reads_the_new_holder(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){0});
+
+    fx->handover_on_stop = ts(2);
+    keep_moving(fx, 0, 0);
+    tick(fx, &pf_strategy_gil);
+    expect_stacks(fx, 1, S2, NULL);
+    assert_int_equal(fx->tick.stats.gil_retried, 1);
+    expect_stops(fx, "101:1 103:2");
+    expect_all_resumed(fx);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+}
+
 /* The holder exits as it is stopped: one failed sample, "thread gone",
  * nothing resumed that was not held, no other thread touched; the next
  * tick finds no thread for its thread state. */
@@ -705,6 +729,25 @@ static void threads_thread_vanishes(void **state)
     expect_all_resumed(fx);
 }
 
+/* A running thread that does not stop in time: its confirmed live copy
+ * is counted; the holder stopped with it is resumed; nothing else is. */
+static void threads_too_slow_stop(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, THREADS);
+
+    keep_moving(fx, 2, 1); /* confirmed (only the innermost moves), not identical */
+    fx->proc->threads[2].too_slow = true;
+    tick(fx, &pf_strategy_threads);
+    expect_stacks(fx, 1, S0, S1_IDLE, S2, NULL);
+    expect_stops(fx, "103:1:slow 101:1");
+    assert_int_equal(fake_proc_count(fx->proc, FAKE_RESUME, 103), 0);
+    assert_int_equal(fx->tick.stats.slow_stops, 1);
+    expect_all_resumed(fx);
+    /* the stop given up on is polled for after the resume (tick.c) */
+    assert_int_equal(fake_proc_count(fx->proc, FAKE_POLL, 0), 1);
+}
+
 /* -d hands every thread to the dump callback, with the holder marked,
  * and counts nothing. */
 static void threads_dump(void **state)
@@ -819,6 +862,7 @@ int main(void)
             T(gil_nobody_holds),
             T(gil_released_before_the_stop),
             T(gil_released_unconfirmed_is_idle),
+            T(gil_handed_over_reads_the_new_holder),
             T(gil_holder_vanishes),
             T(gil_too_slow_stop),
             T(gil_tid_from_struct_pthread),
@@ -826,6 +870,7 @@ int main(void)
             T(threads_stops_a_moving_thread),
             T(threads_sleeper_that_ran),
             T(threads_thread_vanishes),
+            T(threads_too_slow_stop),
             T(threads_dump),
             T(nonblocking_never_stops),
             T(nonblocking_torn_read_fails),
