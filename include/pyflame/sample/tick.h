@@ -13,8 +13,9 @@
  *   count   pf_tick_count: decode, intern and count, after every stopped
  *           thread runs again
  *
- * Adding a strategy is a new strategy_X.c with a struct pf_strategy and an
- * entry in pf_strategy_find. */
+ * Adding a strategy is a new strategy_X.c with a struct pf_strategy,
+ * declared at the end of this file, and a case in pf_sampler_new
+ * (sampler.c), which picks the strategy from the options. */
 #ifndef PYFLAME_TICK_H
 #define PYFLAME_TICK_H
 
