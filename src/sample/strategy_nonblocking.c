@@ -51,25 +51,8 @@ static pf_err threads_tick(struct pf_tick *t)
     size_t nb = 0;
     pf_err err;
 
-    if (t->ntstates == 0 && !t->ready) {
-        t->stats.before_ready++;
-        return PF_OK;
-    }
-    t->ready = true;
-    for (size_t i = 0; i < t->ntstates; i++) {
-        struct pf_thread_slot *s;
-        if ((err = pf_tick_thread(t, t->tstates[i], &s)))
-            return err;
-        if (!s)
-            continue;
-        s->asleep = pf_proc_thread_state(t->proc, s->tid, &s->state) == PF_OK &&
-                    (s->state == 'S' || s->state == 'D');
-        if (s->asleep && t->opts.skip_idle && !t->opts.dump) {
-            pf_agg_add_idle(t->agg, 1);
-            continue;
-        }
-        t->batch[nb++] = s;
-    }
+    if ((err = pf_tick_threads(t, false, &nb)))
+        return err;
     if ((err = pf_tick_copy_live(t, t->batch, nb, false, NULL, NULL)))
         return err;
     for (size_t i = 0; i < nb; i++) {

@@ -140,29 +140,10 @@ static pf_err threads_tick(struct pf_tick *t)
 
     if (!pf_tick_look(t, true, NULL))
         return PF_OK;
-    if (t->ntstates == 0 && !t->ready) {
-        t->stats.before_ready++;
-        return PF_OK;
-    }
-    t->ready = true;
-    for (size_t i = 0; i < t->ntstates; i++) {
-        struct pf_thread_slot *s;
-        if ((err = pf_tick_thread(t, t->tstates[i], &s)))
-            return err;
-        if (!s)
-            continue;
-        /* Idle is what the kernel says just before we read the thread. */
-        bool idle = pf_proc_thread_runs(t->proc, s->tid, &s->runs) == PF_OK &&
-                    pf_proc_thread_state(t->proc, s->tid, &s->state) == PF_OK &&
-                    (s->state == 'S' || s->state == 'D');
-        if (idle && t->opts.skip_idle && !t->opts.dump) {
-            pf_agg_add_idle(t->agg, 1);
-            continue;
-        }
-        s->asleep = idle;
-        s->stop = !idle || t->unwind;
-        t->batch[nb++] = s;
-    }
+    if ((err = pf_tick_threads(t, true, &nb)))
+        return err;
+    for (size_t i = 0; i < nb; i++)
+        t->batch[i]->stop = !t->batch[i]->asleep || t->unwind;
     if (t->unwind) {
         for (size_t i = 0; i < nb; i++) {
             struct pf_thread_slot *s = t->batch[i];

@@ -311,6 +311,35 @@ pf_err pf_tick_thread(struct pf_tick *t, uint64_t tstate, struct pf_thread_slot 
     return PF_OK;
 }
 
+pf_err pf_tick_threads(struct pf_tick *t, bool runs, size_t *nb)
+{
+    pf_err err;
+
+    *nb = 0;
+    if (t->ntstates == 0 && !t->ready) {
+        t->stats.before_ready++;
+        return PF_OK;
+    }
+    t->ready = true;
+    for (size_t i = 0; i < t->ntstates; i++) {
+        struct pf_thread_slot *s;
+        if ((err = pf_tick_thread(t, t->tstates[i], &s)))
+            return err;
+        if (!s)
+            continue;
+        /* Idle is what the kernel says just before we read the thread. */
+        s->asleep = (!runs || pf_proc_thread_runs(t->proc, s->tid, &s->runs) == PF_OK) &&
+                    pf_proc_thread_state(t->proc, s->tid, &s->state) == PF_OK &&
+                    (s->state == 'S' || s->state == 'D');
+        if (s->asleep && t->opts.skip_idle && !t->opts.dump) {
+            pf_agg_add_idle(t->agg, 1);
+            continue;
+        }
+        t->batch[(*nb)++] = s;
+    }
+    return PF_OK;
+}
+
 void pf_tick_evict(struct pf_tick *t)
 {
     for (size_t i = 0; i < t->nslots;) {

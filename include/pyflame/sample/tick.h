@@ -221,6 +221,14 @@ void pf_tick_no_holder(struct pf_tick *t);
  * counted already. Errors end the run (out of memory). */
 pf_err pf_tick_thread(struct pf_tick *t, uint64_t tstate, struct pf_thread_slot **slot);
 
+/* Every thread of this tick's list (pf_tick_look with threads) through
+ * pf_tick_thread, into t->batch[0 .. *nb), each with its kernel state read
+ * just before (and its run count, with `runs`) and `asleep` set from it;
+ * with -x, sleeping threads are counted idle and left out. Before the
+ * interpreter has had a thread, *nb is 0 and the tick counts as before-ready.
+ * Errors end the run. */
+pf_err pf_tick_threads(struct pf_tick *t, bool runs, size_t *nb);
+
 /* Drop slots not used for a while (threads that ended). */
 void pf_tick_evict(struct pf_tick *t);
 
