@@ -78,7 +78,7 @@ struct pf_unwind {
     struct pf_mem *mem;
     struct pf_intern *names;
     char *interp_path;
-    unsigned py_major;
+    char *eval_symbol; /* the eval loop's name, for pf_merge_classify */
     unw_addr_space_t as;
 
     struct pf_maps maps;
@@ -581,8 +581,8 @@ static unw_accessors_t ACCESSORS = {
 /* ---- life cycle ---------------------------------------------------------- */
 
 pf_err pf_unwind_new(pid_t pid, struct pf_mem *mem, struct pf_intern *names,
-                     const char *interp_path, unsigned py_major, struct pf_diag *diag,
-                     struct pf_unwind **out)
+                     const char *interp_path, const char *eval_symbol,
+                     struct pf_diag *diag, struct pf_unwind **out)
 {
     struct pf_unwind *u = calloc(1, sizeof(*u));
     pf_err err = PF_ERR_NOMEM;
@@ -592,9 +592,9 @@ pf_err pf_unwind_new(pid_t pid, struct pf_mem *mem, struct pf_intern *names,
     u->pid = pid;
     u->mem = mem;
     u->names = names;
-    u->py_major = py_major;
     u->stack_hint = STACK_FIRST;
     if (!(u->interp_path = strdup(interp_path ? interp_path : "")) ||
+        !(u->eval_symbol = strdup(eval_symbol ? eval_symbol : "")) ||
         !(u->pages = calloc(PAGE_SLOTS, sizeof(*u->pages))) ||
         !(u->pcs = calloc(PC_SLOTS, sizeof(*u->pcs)))) {
         pf_diag_set(diag, err, "native unwinder: out of memory");
@@ -634,6 +634,7 @@ void pf_unwind_free(struct pf_unwind *u)
     free(u->pages);
     free(u->pcs);
     free(u->interp_path);
+    free(u->eval_symbol);
     free(u);
 }
 
@@ -788,7 +789,7 @@ static pf_err describe(struct pf_unwind *u, uint64_t addr, uint32_t *id, uint8_t
             if (nl > NAME_CAP)
                 nl = NAME_CAP;
             len = snprintf(text, sizeof(text), "%.*s (%s)", (int)nl, name, o->base);
-            *kind = (uint8_t)pf_merge_classify(name, o->is_interp, u->py_major);
+            *kind = (uint8_t)pf_merge_classify(name, o->is_interp, u->eval_symbol);
         } else {
             /* No symbol claims it: the file and the address in it (the ELF
              * virtual address, what addr2line and objdump take). */

@@ -103,7 +103,7 @@ static pf_err discover(struct pf_sampler *s, uint64_t started, struct pf_diag *d
          * loop and its plumbing (merge.h). */
         if (s->opts.native &&
             (err = pf_unwind_new(pf_proc_pid(s->proc), s->mem, s->tick.names, T->elf_path,
-                                 T->layout->key.major, diag, &s->tick.unwind)))
+                                 T->layout->caps.eval_symbol, diag, &s->tick.unwind)))
             return err;
         if ((err = pf_tick_target_ready(&s->tick, T)))
             return err;
