@@ -216,6 +216,42 @@ static void print_entry(const char *incdir)
     printf("    .str = PF_STR_PEP393,\n");
 #endif
 
+    /* Capabilities (struct pf_layout_caps): what the readers branch on,
+     * decided here, once per version, from the same headers. */
+    printf("    .caps = {\n");
+    printf("        .has_runtime = %s, /* _PyRuntimeState */\n", AT_LEAST(3, 7) ? "true" : "false");
+#if AT_LEAST(3, 11)
+    /* _PyFrame_IsIncomplete (Include/internal/pycore_frame.h). */
+    printf("        .incomplete_frames = true, /* _co_firsttraceable */\n");
+    printf("        .thread_id = PF_TID_NATIVE, /* PyThreadState.native_thread_id */\n");
+    printf("        .instr = PF_INSTR_POINTER, /* %s */\n", AT_LEAST(3, 13) ? "instr_ptr" : "prev_instr");
+    printf("        .owner_generator = %d, /* FRAME_OWNED_BY_GENERATOR */\n",
+           (int)FRAME_OWNED_BY_GENERATOR);
+#else
+    printf("        .incomplete_frames = false,\n");
+    printf("        .thread_id = PF_TID_PTHREAD, /* thread_id only */\n");
+    /* 3.10 counts f_lasti in _Py_CODEUNITs (docs/cpython-internals.md §5.2). */
+    printf("        .instr = %s,\n", V(3, 10) ? "PF_INSTR_LASTI_UNITS" : "PF_INSTR_LASTI_BYTES");
+    printf("        .owner_generator = 0, /* no _PyInterpreterFrame */\n");
+#endif
+    /* The owners of frames that run no code of the program: the shim at the
+     * base of each eval-loop call (enum _frameowner). */
+#if AT_LEAST(3, 14)
+    printf("        .shim_owners = 0x%02x, /* 1 << FRAME_OWNED_BY_INTERPRETER | 1 << "
+           "FRAME_OWNED_BY_CSTACK */\n",
+           1u << FRAME_OWNED_BY_INTERPRETER | 1u << FRAME_OWNED_BY_CSTACK);
+#elif AT_LEAST(3, 12)
+    printf("        .shim_owners = 0x%02x, /* 1 << FRAME_OWNED_BY_CSTACK */\n",
+           1u << FRAME_OWNED_BY_CSTACK);
+#else
+    printf("        .shim_owners = 0, /* no shim frames */\n");
+#endif
+    /* 2.7's loop is PyEval_EvalFrameEx; from 3.6 that is a wrapper calling
+     * _PyEval_EvalFrameDefault through interp->eval_frame (PEP 523). */
+    printf("        .eval_symbol = \"%s\",\n",
+           PY_MAJOR_VERSION == 2 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault");
+    printf("    },\n");
+
     /* _PyRuntimeState exists from 3.7. The GIL moved into the interpreter in
      * 3.12 and tstate_current into a thread-local, so both leave it then. */
     {
@@ -334,19 +370,7 @@ static void print_entry(const char *incdir)
             ABSENT(is_entry),
 #endif
         };
-        const struct extra x[] = {
-#if AT_LEAST(3, 12)
-            { "owner_cstack", FRAME_OWNED_BY_CSTACK, "FRAME_OWNED_BY_CSTACK" },
-#else
-            { "owner_cstack", 0, "no shim frames in this version" },
-#endif
-#if AT_LEAST(3, 11)
-            { "owner_generator", FRAME_OWNED_BY_GENERATOR, "FRAME_OWNED_BY_GENERATOR" },
-#else
-            { "owner_generator", 0, "no _PyInterpreterFrame in this version" },
-#endif
-        };
-        group("iframe", "_PyInterpreterFrame", 1, 0, f, NELEM(f), x, NELEM(x));
+        group("iframe", "_PyInterpreterFrame", 1, 0, f, NELEM(f), NULL, 0);
     }
 
     {

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "pyflame/base/limits.h"
+#include "pyflame/cpython/pyver.h"
 
 /* _Py_DebugOffsets is `char cookie[8]`, then uint64_t only: version,
  * free_threaded, then one group of entries per struct, each group (up to
@@ -118,16 +119,17 @@ static const struct group FORMAT_3_14_EARLY[] = {
     G_END,
 };
 
+/* The formats, keyed by the version that publishes them, oldest first. */
 struct format {
-    unsigned minor;
+    unsigned major, minor;
     const char *name;
     const struct group *groups;
 };
 
 static const struct format FORMATS[] = {
-    {13, "3.13", FORMAT_3_13},
-    {14, "3.14", FORMAT_3_14_TLBC},
-    {14, "3.14 (early)", FORMAT_3_14_EARLY},
+    {3, 13, "3.13", FORMAT_3_13},
+    {3, 14, "3.14", FORMAT_3_14_TLBC},
+    {3, 14, "3.14 (early)", FORMAT_3_14_EARLY},
 };
 #define NFORMATS (sizeof(FORMATS) / sizeof(FORMATS[0]))
 
@@ -310,8 +312,7 @@ static pf_err check_fields(const struct pf_debug_offsets *d, uint64_t runtime_si
                            struct pf_diag *diag)
 {
     pf_err err;
-    /* The main interpreter pointer follows the head (see below). */
-    if ((err = check_field("runtime_state.interpreters_head", d->runtime.interpreters_head, 16,
+    if ((err = check_field("runtime_state.interpreters_head", d->runtime.interpreters_head, 8,
                            d->runtime.size, diag)) ||
         (err = check_field("interpreter_state.next", d->interp.next, 8, d->interp.size, diag)) ||
         (err = check_field("interpreter_state.threads_head", d->interp.threads_head, 8,
@@ -365,17 +366,10 @@ static pf_err check_fields(const struct pf_debug_offsets *d, uint64_t runtime_si
                            (unsigned long long)d->interp.gil_locked,
                            (unsigned long long)d->interp.gil_holder,
                            (unsigned long long)d->interp.gil_runtime_state);
-    /* _co_firsttraceable is derived as 16 bytes before co_code_adaptive. */
-    if (d->code.code_adaptive < 16 || d->code.code_adaptive % 8 != 0)
-        return pf_diag_set(diag, PF_ERR_CORRUPT,
-                           "_Py_DebugOffsets: code_object.co_code_adaptive = %llu is not where "
-                           "the bytecode of a code object can start",
-                           (unsigned long long)d->code.code_adaptive);
-    /* PyUnicodeObject = PyCompactUnicodeObject (PyASCIIObject + utf8_length
-     * + utf8) + the data pointer: sizes must agree, or the string layout
-     * changed in a way we cannot derive. */
-    if (d->unicode.size != d->unicode.ascii_size + 24 ||
-        d->unicode.state >= d->unicode.ascii_size || d->unicode.length >= d->unicode.ascii_size)
+    /* PyASCIIObject is the head of every string: its fields lie in it, and
+     * PyUnicodeObject extends it (the builder checks the rest). */
+    if (d->unicode.size <= d->unicode.ascii_size || d->unicode.state >= d->unicode.ascii_size ||
+        d->unicode.length >= d->unicode.ascii_size)
         return pf_diag_set(
             diag, PF_ERR_CORRUPT,
             "_Py_DebugOffsets: unicode_object (size %llu, PyASCIIObject %llu) is not "
@@ -424,6 +418,7 @@ pf_err pf_debug_offsets_parse(const uint8_t *buf, size_t len, unsigned force_min
 {
     struct pf_debug_offsets d;
     uint64_t version, free_threaded;
+    struct pf_pyver ver;
     struct pf_diag first = {{0}};
     bool tried = false;
     pf_err first_err = PF_ERR_UNSUPPORTED;
@@ -435,15 +430,17 @@ pf_err pf_debug_offsets_parse(const uint8_t *buf, size_t len, unsigned force_min
     memset(&d, 0, sizeof(d));
     memcpy(&version, buf + 8, 8);
     memcpy(&free_threaded, buf + 16, 8);
-    /* PY_VERSION_HEX: 0xMMmmppLS (Include/patchlevel.h). */
     d.version = version;
-    d.major = (unsigned)(version >> 24) & 0xff;
-    d.minor = (unsigned)(version >> 16) & 0xff;
-    d.micro = (unsigned)(version >> 8) & 0xff;
-    if (version >> 32 || d.major != 3 || d.minor < 13)
+    /* No release before the first format published the offsets: an older
+     * version there means the bytes are not debug offsets. */
+    if (pf_pyver_from_hex(version, "_Py_DebugOffsets.version", &ver) != PF_OK ||
+        ver.major != FORMATS[0].major || ver.minor < FORMATS[0].minor)
         return pf_diag_set(diag, PF_ERR_CORRUPT,
-                           "_Py_DebugOffsets: version 0x%llx is not a CPython 3.13 or later",
-                           (unsigned long long)version);
+                           "_Py_DebugOffsets: version 0x%llx is not a CPython %u.%u or later",
+                           (unsigned long long)version, FORMATS[0].major, FORMATS[0].minor);
+    d.major = ver.major;
+    d.minor = ver.minor;
+    d.micro = ver.micro;
     if (free_threaded > 1)
         return pf_diag_set(diag, PF_ERR_CORRUPT,
                            "_Py_DebugOffsets: free_threaded = %llu is not a flag",
@@ -456,7 +453,7 @@ pf_err pf_debug_offsets_parse(const uint8_t *buf, size_t len, unsigned force_min
 
     unsigned minor = force_minor ? force_minor : d.minor;
     for (size_t i = 0; i < NFORMATS; i++) {
-        if (FORMATS[i].minor != minor)
+        if (FORMATS[i].major != d.major || FORMATS[i].minor != minor)
             continue;
         struct pf_diag why = {{0}};
         pf_err err = try_format(&FORMATS[i], buf, len, runtime_size, &why, &d);
@@ -473,15 +470,17 @@ pf_err pf_debug_offsets_parse(const uint8_t *buf, size_t len, unsigned force_min
     if (!tried)
         return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
                            "CPython %u.%u.%u publishes _Py_DebugOffsets in a layout this pyflame "
-                           "does not know (it reads those of 3.13 and 3.14)",
+                           "does not know",
                            d.major, d.minor, d.micro);
     return pf_diag_set(diag, first_err, "CPython %u.%u.%u: %s", d.major, d.minor, d.micro,
                        first.msg);
 }
 
-static void set(struct pf_field *f, uint64_t off, uint32_t width)
+/* A field at the offset the target published, with the width of the same
+ * field in the generated table (the C type's, from the headers). */
+static struct pf_field at(uint64_t off, struct pf_field like)
 {
-    *f = (struct pf_field){(uint32_t)off, width};
+    return (struct pf_field){(uint32_t)off, like.width};
 }
 
 /* The end of the furthest field of a struct: how much of it we copy. */
@@ -499,100 +498,187 @@ static uint32_t end_of(const struct pf_field *fields, size_t n)
     end_of((const struct pf_field[]){__VA_ARGS__},                                                 \
            sizeof((const struct pf_field[]){__VA_ARGS__}) / sizeof(struct pf_field))
 
-pf_err pf_debug_offsets_layout(const struct pf_debug_offsets *d, const struct pf_layout *base,
-                               struct pf_layout *out)
+/* What _Py_DebugOffsets does not publish but pyflame reads: each is placed
+ * at the distance from a published neighbour that the generated base
+ * table has between the two (offsetof() of both, from the newest installed
+ * headers), and checked to end inside the struct whose size the target
+ * published. Nothing here is a typed number: a header change that moves
+ * the pair apart shows as a check failing or as the cross-check of the
+ * same version's table differing (docs/cpython-internals.md §10.2). The
+ * positions are offsets into struct pf_layout: `field` of a struct
+ * pf_field (or a uint32_t when !is_field), `anchor` of a uint32_t offset
+ * or size (a struct pf_field's first member is its offset). */
+struct neighbour {
+    const char *name;
+    size_t field, anchor;
+    bool is_field;
+    /* Which published size the result must fit in (index into sizes[]
+     * of pf_debug_offsets_layout). */
+    int within;
+    const char *why;
+};
+
+enum { IN_RUNTIME, IN_CODE, IN_UNICODE };
+
+#define POS(path) offsetof(struct pf_layout, path)
+
+static const struct neighbour NEIGHBOURS[] = {
+    {"runtime.interp_main", POS(runtime.interp_main), POS(runtime.interp_head), true, IN_RUNTIME,
+     "struct pyinterpreters: main follows head (Include/internal/pycore_runtime.h; "
+     "pycore_runtime_structs.h in 3.14)"},
+    {"code.firsttraceable", POS(code.firsttraceable), POS(code.code_adaptive), true, IN_CODE,
+     "_PyCode_DEF ends with _co_firsttraceable, co_extra, co_code_adaptive "
+     "(Include/cpython/code.h)"},
+    {"unicode.data", POS(unicode.data), POS(unicode.ascii_size), true, IN_UNICODE,
+     "PyUnicodeObject is PyCompactUnicodeObject (PyASCIIObject, utf8_length, utf8) + data "
+     "(Include/cpython/unicodeobject.h)"},
+    {"unicode.compact_size", POS(unicode.compact_size), POS(unicode.ascii_size), false, IN_UNICODE,
+     "as unicode.data"},
+};
+
+static uint32_t *u32_at(struct pf_layout *L, size_t pos)
 {
+    return (uint32_t *)(void *)((char *)L + pos);
+}
+
+static uint32_t u32_of(const struct pf_layout *L, size_t pos)
+{
+    uint32_t v;
+    memcpy(&v, (const char *)L + pos, sizeof(v));
+    return v;
+}
+
+pf_err pf_debug_offsets_layout(const struct pf_debug_offsets *d, const struct pf_layout *base,
+                               struct pf_diag *diag, struct pf_layout *out)
+{
+    const struct pf_layout_later *row = pf_layout_later(d->major, d->minor);
+    bool same = base && base->key.major == d->major && base->key.minor == d->minor;
     struct pf_layout L;
 
-    if (!base || base->frames != PF_FRAMES_INTERP || d->major != 3)
-        return PF_ERR_INTERNAL;
-    /* From the base table: the formats (location table, frame chain through
-     * tstate->current_frame, GIL behind interp->ceval.gil, PEP 393 strings)
-     * and the owner values, which are enum constants, not offsets. 3.14
-     * renumbered the owners (3 = INTERPRETER, 4 = CSTACK), but "skip owner
-     * >= 3" still skips exactly the frames that run no code of the program
-     * (docs/cpython-internals.md §11.2). */
+    if (!base || base->frames != PF_FRAMES_INTERP || (!same && !row))
+        return pf_diag_set(diag, PF_ERR_INTERNAL,
+                           "no generated table or capability row to complete CPython %u.%u's "
+                           "_Py_DebugOffsets",
+                           d->major, d->minor);
+    /* What offsets cannot say: the formats and capabilities. The same
+     * version's table has them from its headers; a later version's come
+     * from its hand-kept row (layout.c), never from an older table. */
     L = *base;
+    if (!same) {
+        L.linetable = row->linetable;
+        L.frames = row->frames;
+        L.gil = row->gil;
+        L.str = row->str;
+        L.caps = row->caps;
+        if (L.frames != PF_FRAMES_INTERP)
+            return pf_diag_set(diag, PF_ERR_INTERNAL,
+                               "CPython %u.%u: its frames do not chain as _Py_DebugOffsets "
+                               "describe them",
+                               d->major, d->minor);
+    }
     L.key.major = (uint8_t)d->major;
     L.key.minor = (uint8_t)d->minor;
     L.source = NULL;
 
-    /* struct pyinterpreters { PyMutex mutex; head; main; ... } in every
-     * release since 3.7 (Include/internal/pycore_runtime.h): main is the
-     * pointer after head. */
     memset(&L.runtime, 0, sizeof(L.runtime));
-    set(&L.runtime.interp_head, d->runtime.interpreters_head, 8);
-    set(&L.runtime.interp_main, d->runtime.interpreters_head + 8, 8);
-    L.runtime.size = END(L.runtime.interp_head, L.runtime.interp_main);
+    L.runtime.interp_head = at(d->runtime.interpreters_head, base->runtime.interp_head);
 
     memset(&L.interp, 0, sizeof(L.interp));
-    set(&L.interp.next, d->interp.next, 8);
-    set(&L.interp.threads_head, d->interp.threads_head, 8);
-    set(&L.interp.ceval_gil, d->interp.ceval_gil, 8);
+    L.interp.next = at(d->interp.next, base->interp.next);
+    L.interp.threads_head = at(d->interp.threads_head, base->interp.threads_head);
+    L.interp.ceval_gil = at(d->interp.ceval_gil, base->interp.ceval_gil);
     L.interp.size = END(L.interp.next, L.interp.threads_head, L.interp.ceval_gil);
 
     /* tstate->state is not published; keep the table's only for the
      * version the table was generated from. */
-    struct pf_field state =
-        base->key.minor == d->minor ? base->tstate.state : (struct pf_field){0, 0};
     memset(&L.tstate, 0, sizeof(L.tstate));
-    set(&L.tstate.next, d->tstate.next, 8);
-    set(&L.tstate.interp, d->tstate.interp, 8);
-    set(&L.tstate.frame, d->tstate.current_frame, 8);
-    set(&L.tstate.thread_id, d->tstate.thread_id, 8);
-    set(&L.tstate.native_thread_id, d->tstate.native_thread_id, 8);
-    L.tstate.state = state;
+    L.tstate.next = at(d->tstate.next, base->tstate.next);
+    L.tstate.interp = at(d->tstate.interp, base->tstate.interp);
+    L.tstate.frame = at(d->tstate.current_frame, base->tstate.frame);
+    L.tstate.thread_id = at(d->tstate.thread_id, base->tstate.thread_id);
+    L.tstate.native_thread_id = at(d->tstate.native_thread_id, base->tstate.native_thread_id);
+    L.tstate.state = same ? base->tstate.state : (struct pf_field){0, 0};
     L.tstate.size = END(L.tstate.next, L.tstate.interp, L.tstate.frame, L.tstate.thread_id,
                         L.tstate.native_thread_id, L.tstate.state);
 
-    uint8_t cstack = base->iframe.owner_cstack, generator = base->iframe.owner_generator;
     memset(&L.iframe, 0, sizeof(L.iframe));
-    set(&L.iframe.previous, d->iframe.previous, 8);
-    set(&L.iframe.code, d->iframe.executable, 8);
-    set(&L.iframe.instr, d->iframe.instr_ptr, 8);
-    set(&L.iframe.owner, d->iframe.owner, 1);
-    L.iframe.owner_cstack = cstack;
-    L.iframe.owner_generator = generator;
+    L.iframe.previous = at(d->iframe.previous, base->iframe.previous);
+    L.iframe.code = at(d->iframe.executable, base->iframe.code);
+    L.iframe.instr = at(d->iframe.instr_ptr, base->iframe.instr);
+    L.iframe.owner = at(d->iframe.owner, base->iframe.owner);
     L.iframe.size = END(L.iframe.previous, L.iframe.code, L.iframe.instr, L.iframe.owner);
 
-    /* _co_firsttraceable is not published. In 3.13 and 3.14 (default
-     * build) Include/cpython/code.h ends PyCodeObject with
-     * `int _co_firsttraceable; void *co_extra; char co_code_adaptive[];`,
-     * so it sits 16 bytes before the bytecode; the unit test checks this
-     * against the generated 3.13 table. */
     memset(&L.code, 0, sizeof(L.code));
-    set(&L.code.filename, d->code.filename, 8);
-    set(&L.code.name, d->code.name, 8);
-    set(&L.code.qualname, d->code.qualname, 8);
-    set(&L.code.firstlineno, d->code.firstlineno, 4);
-    set(&L.code.linetable, d->code.linetable, 8);
-    set(&L.code.code_adaptive, d->code.code_adaptive, 1); /* an address, never read */
-    set(&L.code.firsttraceable, d->code.code_adaptive - 16, 4);
-    L.code.size = END(L.code.filename, L.code.name, L.code.qualname, L.code.firstlineno,
-                      L.code.linetable, L.code.code_adaptive, L.code.firsttraceable);
+    L.code.filename = at(d->code.filename, base->code.filename);
+    L.code.name = at(d->code.name, base->code.name);
+    L.code.qualname = at(d->code.qualname, base->code.qualname);
+    L.code.firstlineno = at(d->code.firstlineno, base->code.firstlineno);
+    L.code.linetable = at(d->code.linetable, base->code.linetable);
+    L.code.code_adaptive = at(d->code.code_adaptive, base->code.code_adaptive); /* an address */
 
     /* ob_size is PyVarObject's, the same in every variable-size object. */
-    set(&L.object.ob_type, d->object.ob_type, 8);
-    set(&L.object.ob_size, d->bytes.ob_size, 8);
+    L.object.ob_type = at(d->object.ob_type, base->object.ob_type);
+    L.object.ob_size = at(d->bytes.ob_size, base->object.ob_size);
 
-    set(&L.bytes.ob_size, d->bytes.ob_size, 8);
-    set(&L.bytes.ob_sval, d->bytes.ob_sval, 1);
+    L.bytes.ob_size = at(d->bytes.ob_size, base->bytes.ob_size);
+    L.bytes.ob_sval = at(d->bytes.ob_sval, base->bytes.ob_sval);
     L.bytes.size = (uint32_t)d->bytes.ob_sval; /* the header, up to the characters */
 
-    /* PyUnicodeObject is PyCompactUnicodeObject plus the `data` pointer
-     * (Include/cpython/unicodeobject.h). */
     memset(&L.unicode, 0, sizeof(L.unicode));
     L.unicode.ascii_size = (uint32_t)d->unicode.ascii_size;
-    L.unicode.compact_size = (uint32_t)d->unicode.size - 8;
-    set(&L.unicode.length, d->unicode.length, 8);
-    set(&L.unicode.state, d->unicode.state, 4);
-    set(&L.unicode.data, d->unicode.size - 8, 8);
-    L.unicode.size = END(L.unicode.length, L.unicode.state, L.unicode.data);
+    L.unicode.length = at(d->unicode.length, base->unicode.length);
+    L.unicode.state = at(d->unicode.state, base->unicode.state);
 
+    /* The GIL is read through interp->ceval.gil (docs/cpython-internals.md
+     * §4.3), so its fields are wanted from the start of the GIL struct;
+     * the offsets give both that start and the fields from the
+     * interpreter (check_fields made sure the fields come after it). */
     memset(&L.gilstate, 0, sizeof(L.gilstate));
-    set(&L.gilstate.locked, d->interp.gil_locked - d->interp.gil_runtime_state, 4);
-    set(&L.gilstate.last_holder, d->interp.gil_holder - d->interp.gil_runtime_state, 8);
+    L.gilstate.locked =
+        at(d->interp.gil_locked - d->interp.gil_runtime_state, base->gilstate.locked);
+    L.gilstate.last_holder =
+        at(d->interp.gil_holder - d->interp.gil_runtime_state, base->gilstate.last_holder);
     L.gilstate.size = END(L.gilstate.locked, L.gilstate.last_holder);
+
+    const uint64_t sizes[] = {[IN_RUNTIME] = d->runtime.size,
+                              [IN_CODE] = d->code.size,
+                              [IN_UNICODE] = d->unicode.size};
+    for (size_t i = 0; i < sizeof(NEIGHBOURS) / sizeof(NEIGHBOURS[0]); i++) {
+        const struct neighbour *n = &NEIGHBOURS[i];
+        int64_t dist = (int64_t)u32_of(base, n->field) - (int64_t)u32_of(base, n->anchor);
+        int64_t off = (int64_t)u32_of(&L, n->anchor) + dist;
+        uint32_t width = n->is_field ? u32_of(base, n->field + sizeof(uint32_t)) : 0;
+        if (off < 0 || (uint64_t)off + width > sizes[n->within])
+            return pf_diag_set(diag, PF_ERR_CORRUPT,
+                               "_Py_DebugOffsets: %s, placed as in the generated %s table (%s), "
+                               "falls outside its struct",
+                               n->name, pf_layout_name(base), n->why);
+        *u32_at(&L, n->field) = (uint32_t)off;
+        if (n->is_field)
+            *u32_at(&L, n->field + sizeof(uint32_t)) = width;
+    }
+    /* PyUnicodeObject ends with data: the one derived field whose end the
+     * target publishes exactly. */
+    if (L.unicode.data.off + L.unicode.data.width != d->unicode.size)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: unicode_object (size %llu, PyASCIIObject %llu) is "
+                           "not shaped like the generated %s table's PEP 393 string",
+                           (unsigned long long)d->unicode.size,
+                           (unsigned long long)d->unicode.ascii_size, pf_layout_name(base));
+    /* _co_firsttraceable lies before the bytecode, never on it. */
+    if (L.code.firsttraceable.off + L.code.firsttraceable.width > L.code.code_adaptive.off)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: code_object.co_code_adaptive = %llu leaves no room "
+                           "for _co_firsttraceable before it",
+                           (unsigned long long)d->code.code_adaptive);
+    L.runtime.size = END(L.runtime.interp_head, L.runtime.interp_main);
+    L.code.size = END(L.code.filename, L.code.name, L.code.qualname, L.code.firstlineno,
+                      L.code.linetable, L.code.code_adaptive, L.code.firsttraceable);
+    L.unicode.size = END(L.unicode.length, L.unicode.state, L.unicode.data);
+    if (L.code.size > PF_MAX_STRUCT || L.unicode.size > PF_MAX_STRUCT)
+        return pf_diag_set(diag, PF_ERR_CORRUPT,
+                           "_Py_DebugOffsets: a field pyflame copies lies past %u bytes",
+                           (unsigned)PF_MAX_STRUCT);
 
     *out = L;
     return PF_OK;

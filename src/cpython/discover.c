@@ -28,9 +28,9 @@
 /* Tries of the interpreter-state check when the thread list moves under it. */
 #define VALIDATE_TRIES 5
 
-/* Messages' list of what can be read: the tables (a %s), and the
- * _Py_DebugOffsets formats in debug_offsets.c newer than any table. */
-#define SUPPORTED "supported: %s, and 3.14 through _Py_DebugOffsets"
+/* Messages' list of what can be read: the tables (a %s), and the versions
+ * read through _Py_DebugOffsets alone (another %s, from layout.c). */
+#define SUPPORTED "supported: %s, and through _Py_DebugOffsets alone: %s"
 
 static pf_err read_ptr(struct pf_mem *mem, uint64_t addr, uint64_t *out)
 {
@@ -252,22 +252,6 @@ static pf_err validate_message(pf_err err, const struct pf_diag *why, struct pf_
                        t->version.how, t->layout_source, why->msg);
 }
 
-/* The newest generated table that a 3.13+ debug-offsets layout can take
- * the rest from: the same version, or the newest older one with the 3.13
- * frame chain. */
-static const struct pf_layout *debug_offsets_base(unsigned minor)
-{
-    const struct pf_layout *best = NULL;
-    for (size_t i = 0; i < pf_layout_count(); i++) {
-        const struct pf_layout *L = pf_layout_at(i);
-        if (L->key.major == 3 && L->key.minor <= minor && L->key.flags == 0 &&
-            L->frames == PF_FRAMES_INTERP && pf_layout_find(3, L->key.minor, 0) == L &&
-            (!best || L->key.minor > best->key.minor))
-            best = L;
-    }
-    return best;
-}
-
 /* The layout for version ver: the target's _Py_DebugOffsets (head, when
  * have_do) or the generated table. Sets t->own_layout/layout_source. */
 static pf_err choose_layout(pid_t pid, const struct found *f, const uint8_t *head, bool have_do,
@@ -287,9 +271,9 @@ static pf_err choose_layout(pid_t pid, const struct found *f, const uint8_t *hea
         const struct pf_layout *base = NULL;
         err = pf_debug_offsets_parse(head, PF_DEBUG_OFFSETS_READ, abi ? ver->minor : 0,
                                      f->runtime_size, &why, &d);
-        if (!err && !(base = debug_offsets_base(d.minor)))
+        if (!err && !(base = pf_layout_debug_base(d.major, d.minor)))
             err = pf_diag_set(&why, PF_ERR_UNSUPPORTED, "no table to complete its offsets");
-        if (!err && !(err = pf_debug_offsets_layout(&d, base, &t->own_layout))) {
+        if (!err && !(err = pf_debug_offsets_layout(&d, base, &why, &t->own_layout))) {
             snprintf(t->layout_source, sizeof(t->layout_source), "_Py_DebugOffsets (%s format)",
                      d.format);
             const char *names[64];
@@ -307,13 +291,13 @@ static pf_err choose_layout(pid_t pid, const struct found *f, const uint8_t *hea
             /* A build the offsets say we cannot read (free-threaded, a
              * newer format): the table would be wrong too. */
             return pf_diag_set(diag, PF_ERR_UNSUPPORTED, "process %d: %s; " SUPPORTED, (int)pid,
-                               why.msg, pf_layout_supported());
+                               why.msg, pf_layout_supported(), pf_layout_later_names());
         if (!table || abi)
             return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
                                "process %d runs CPython %u.%u.%u (from %s), whose "
                                "_Py_DebugOffsets fail validation (%s); " SUPPORTED,
                                (int)pid, ver->major, ver->minor, ver->micro, ver->how, why.msg,
-                               pf_layout_supported());
+                               pf_layout_supported(), pf_layout_later_names());
         /* Offsets that fail validation are not used; the table of the same
          * version still describes a default build. */
         pf_log(PF_LOG_INFO, "not using _Py_DebugOffsets (%s); using the generated %s table",
@@ -328,12 +312,12 @@ static pf_err choose_layout(pid_t pid, const struct found *f, const uint8_t *hea
     if (abi)
         return pf_diag_set(diag, PF_ERR_USAGE,
                            "--abi=%s: pyflame has no layout for CPython %u.%u; " SUPPORTED, abi,
-                           ver->major, ver->minor, pf_layout_supported());
+                           ver->major, ver->minor, pf_layout_supported(), pf_layout_later_names());
     return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
                        "process %d runs CPython %u.%u.%u (from %s), which this pyflame cannot "
                        "read; " SUPPORTED,
                        (int)pid, ver->major, ver->minor, ver->micro, ver->how,
-                       pf_layout_supported());
+                       pf_layout_supported(), pf_layout_later_names());
 }
 
 /* Everything about one file that holds a runtime: version, layout, checks.
@@ -364,12 +348,8 @@ static pf_err resolve(pid_t pid, struct pf_mem *mem, const struct pf_elf *e, con
     if (have_do) {
         uint64_t hex;
         memcpy(&hex, head + 8, sizeof(hex));
-        if ((hex >> 24 & 0xff) == 3) {
-            detected =
-                (struct pf_pyver){3, (unsigned)(hex >> 16) & 0xff, (unsigned)(hex >> 8) & 0xff,
-                                  "the _Py_DebugOffsets version in memory", true};
+        if (pf_pyver_from_hex(hex, "the _Py_DebugOffsets version in memory", &detected) == PF_OK)
             have_detected = true;
-        }
     }
     if (forced) {
         if (pf_pyver_parse(abi, &ver) != PF_OK)
@@ -381,7 +361,7 @@ static pf_err resolve(pid_t pid, struct pf_mem *mem, const struct pf_elf *e, con
         return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
                            "found a CPython runtime in %s (%s) but could not tell its version; "
                            "pass --abi=X.Y (" SUPPORTED ")",
-                           m->path, f->how, pf_layout_supported());
+                           m->path, f->how, pf_layout_supported(), pf_layout_later_names());
     }
     t->version = ver;
     /* --abi is for builds whose version cannot be told. Overriding a
@@ -398,11 +378,11 @@ static pf_err resolve(pid_t pid, struct pf_mem *mem, const struct pf_elf *e, con
     if ((err = choose_layout(pid, f, head, have_do, &ver, abi, diag, t, &L)))
         return err;
 
-    /* The layout must agree with what the file has: a 3.7+ layout needs
-     * _PyRuntime, a 2.7/3.6 one interp_head. */
-    if ((L->runtime.size && !f->has_runtime) || (!L->runtime.size && !f->has_interp_head)) {
-        const char *want = L->runtime.size ? "_PyRuntime (symbol or .PyRuntime section)"
-                                           : "interp_head (symbol or PyInterpreterState_Head)";
+    /* The layout must agree with what the file has: _PyRuntime where the
+     * version has one, else interp_head. */
+    if (L->caps.has_runtime ? !f->has_runtime : !f->has_interp_head) {
+        const char *want = L->caps.has_runtime ? "_PyRuntime (symbol or .PyRuntime section)"
+                                               : "interp_head (symbol or PyInterpreterState_Head)";
         if (forced)
             return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
                                "--abi=%s does not match process %d: %s has %s but no %s, which "
@@ -418,8 +398,8 @@ static pf_err resolve(pid_t pid, struct pf_mem *mem, const struct pf_elf *e, con
                            m->path);
 
     t->layout = L;
-    t->runtime_addr = L->runtime.size ? f->runtime : 0;
-    t->interp_head_addr = L->runtime.size ? 0 : f->interp_head;
+    t->runtime_addr = L->caps.has_runtime ? f->runtime : 0;
+    t->interp_head_addr = L->caps.has_runtime ? 0 : f->interp_head;
     t->tstate_current_addr = f->current;
     /* 2.7 names are str (PyStringObject); 3.x names are unicode. */
     if (L->str == PF_STR_BYTES)

@@ -124,9 +124,9 @@ static pf_err walk_objects(struct pf_mem *mem, const struct pf_layout *L, uint64
         if (back == addr)
             return PF_ERR_CORRUPT;
         /* f_lasti counts bytes up to 3.9 and 2-byte code units in 3.10
-         * (CPython 3.10 Include/cpython/frameobject.h); -1 before the first
+         * (docs/cpython-internals.md §5.2); -1 before the first
          * instruction stays negative. */
-        if (L->linetable == PF_LT_LINETABLE_310 && lasti >= 0)
+        if (L->caps.instr == PF_INSTR_LASTI_UNITS && lasti >= 0)
             lasti *= 2;
         recs[k++] = (struct pf_frame_rec){.frame_addr = addr, .code_addr = code, .offset = lasti};
         /* Up to 3.10 every frame has a C call of the eval loop of its own:
@@ -178,12 +178,14 @@ static pf_err walk_interp(struct pf_mem *mem, const struct pf_layout *L, uint64_
             return err;
         if (prev == addr)
             return PF_ERR_CORRUPT;
-        /* 3.12+: a frame owned by the C stack is a shim that marks an entry
-         * from C (3.12 Include/internal/pycore_frame.h, FRAME_OWNED_BY_CSTACK);
-         * it runs no Python code of the program. Each call of the eval loop
-         * pushes one, below the frames it runs (Python/ceval.c,
-         * entry_frame), so with `runs` it ends a run. */
-        if (L->iframe.owner_cstack && owner >= L->iframe.owner_cstack) {
+        /* 3.12+: the eval loop pushes a shim frame below the frames it runs
+         * (Python/ceval.c, entry_frame), owned by the C stack in 3.12 and
+         * 3.13 and by the interpreter in 3.14 (enum _frameowner); it runs
+         * no Python code of the program, so it is skipped and, with
+         * `runs`, ends a run. Which owners are shims is the layout's list,
+         * never a comparison: 3.14 adds an owner after the old shim value
+         * (docs/cpython-internals.md §6.4). */
+        if (owner < 8 && (L->caps.shim_owners >> owner & 1u)) {
             if (runs)
                 recs[k++] = (struct pf_frame_rec){.flags = PF_FRAME_RUN_END};
         } else {

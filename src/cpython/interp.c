@@ -15,7 +15,7 @@ pf_err pf_interp_main(struct pf_mem *mem, const struct pf_target *t, uint64_t *i
     uint64_t addr = 0;
     pf_err err;
 
-    if (L->runtime.size) {
+    if (L->caps.has_runtime) {
         /* interpreters.main when the version has it, else the head. */
         struct pf_field f =
             L->runtime.interp_main.width ? L->runtime.interp_main : L->runtime.interp_head;

@@ -41,6 +41,89 @@ const struct pf_layout *pf_layout_find(unsigned major, unsigned minor, unsigned 
     return NULL;
 }
 
+/* Versions read only through their _Py_DebugOffsets (debug_offsets.c):
+ * what those offsets do not say. One row per version with no generated
+ * table, each value checked against that version's headers in CPython's
+ * sources, since no such interpreter is installed to generate it from.
+ * When one is, its generated table takes over and tests/unit/test_layout.c
+ * requires the two to agree. */
+static const struct pf_layout_later LATER[] = {
+    {
+        .major = 3,
+        .minor = 14,
+        /* Unchanged from 3.13: the location table (Objects/locations.md),
+         * tstate->current_frame, interp->ceval.gil, PEP 393 strings. */
+        .linetable = PF_LT_LOCATIONS_311,
+        .frames = PF_FRAMES_INTERP,
+        .gil = PF_GIL_INTERP_GIL,
+        .str = PF_STR_PEP393,
+        .caps =
+            {
+                .has_runtime = true,
+                .incomplete_frames = true, /* _PyFrame_IsIncomplete, pycore_interpframe.h */
+                .thread_id = PF_TID_NATIVE,
+                .instr = PF_INSTR_POINTER, /* instr_ptr, into co_code_adaptive */
+                /* Include/internal/pycore_interpframe_structs.h, enum
+                 * _frameowner: FRAME_OWNED_BY_GENERATOR = 1,
+                 * FRAME_OWNED_BY_INTERPRETER = 3, FRAME_OWNED_BY_CSTACK = 4.
+                 * The eval loop's entry frame, 3.13's C-stack shim, is now
+                 * owned by the interpreter (Python/ceval.c,
+                 * entry.frame.owner); _PyFrame_IsIncomplete treats every
+                 * owner from 3 on as incomplete (docs/cpython-internals.md
+                 * §11.2). */
+                .owner_generator = 1,
+                .shim_owners = 1u << 3 | 1u << 4,
+                .eval_symbol = "_PyEval_EvalFrameDefault",
+            },
+    },
+};
+
+#define LATER_LEN (sizeof(LATER) / sizeof(LATER[0]))
+
+const char *pf_layout_later_names(void)
+{
+    /* The rows of LATER, as pf_layout_supported() lists the tables;
+     * tests/unit/test_layout.c checks that the two agree. */
+    return "3.14";
+}
+
+const struct pf_layout_later *pf_layout_later(unsigned major, unsigned minor)
+{
+    for (size_t i = 0; i < LATER_LEN; i++)
+        if (LATER[i].major == major && LATER[i].minor == minor)
+            return &LATER[i];
+    return NULL;
+}
+
+size_t pf_layout_later_count(void)
+{
+    return LATER_LEN;
+}
+
+const struct pf_layout_later *pf_layout_later_at(size_t i)
+{
+    return i < LATER_LEN ? &LATER[i] : NULL;
+}
+
+const struct pf_layout *pf_layout_debug_base(unsigned major, unsigned minor)
+{
+    const struct pf_layout *same = pf_layout_find(major, minor, 0), *best = NULL;
+    const struct pf_layout_later *row = pf_layout_later(major, minor);
+
+    if (same)
+        return same;
+    if (!row)
+        return NULL;
+    /* TABLE is in version order: the last match is the newest. */
+    for (size_t i = 0; i < TABLE_LEN; i++) {
+        const struct pf_layout *L = &TABLE[i];
+        if (L->key.major == major && L->key.minor < minor && L->key.flags == 0 &&
+            L->key.arch == THIS_ARCH && L->frames == row->frames)
+            best = L;
+    }
+    return best;
+}
+
 /* Names are string constants rather than text formatted into a buffer, so
  * the function stays reentrant and the result never changes under a caller.
  * The suffixes are CPython's own ABI tags: t = free-threaded, d = debug. */

@@ -6,7 +6,7 @@
 
 #include "pyflame/cpython/layout.h"
 
-static pf_err from_hex(uint64_t hex, struct pf_pyver *out, const char *how)
+pf_err pf_pyver_from_hex(uint64_t hex, const char *how, struct pf_pyver *out)
 {
     /* PY_VERSION_HEX: 0xMMmmppLS (Include/patchlevel.h). */
     unsigned major = (hex >> 24) & 0xff, minor = (hex >> 16) & 0xff, micro = (hex >> 8) & 0xff;
@@ -103,14 +103,14 @@ pf_err pf_pyver_from_elf(const struct pf_elf *e, const char *path, struct pf_pyv
         pf_elf_read_vaddr(e, value, cookie, 16) == PF_OK && memcmp(cookie, "xdebugpy", 8) == 0) {
         uint64_t hex;
         memcpy(&hex, cookie + 8, 8);
-        if (from_hex(hex, out, "_Py_DebugOffsets.version") == PF_OK)
+        if (pf_pyver_from_hex(hex, "_Py_DebugOffsets.version", out) == PF_OK)
             return PF_OK;
     }
     /* 3.11+: const unsigned long Py_Version = PY_VERSION_HEX (Python/getversion.c). */
     if (pf_elf_symbol(e, "Py_Version", &value, &size) == PF_OK) {
         uint64_t hex = 0;
         if (size >= 4 && size <= 8 && pf_elf_read_vaddr(e, value, &hex, size) == PF_OK &&
-            from_hex(hex, out, "the Py_Version symbol") == PF_OK)
+            pf_pyver_from_hex(hex, "the Py_Version symbol", out) == PF_OK)
             return PF_OK;
     }
     struct scan s = {0};

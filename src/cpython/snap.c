@@ -134,8 +134,8 @@ pf_err pf_snap_take(struct pf_snap *snap, struct pf_mem *mem, const struct pf_la
 
 pf_err pf_snap_thread_id(const struct pf_snap *snap, const struct pf_layout *L, uint64_t *id)
 {
-    struct pf_field f = L->tstate.native_thread_id.width ? L->tstate.native_thread_id
-                                                         : L->tstate.thread_id;
+    struct pf_field f =
+        L->caps.thread_id == PF_TID_NATIVE ? L->tstate.native_thread_id : L->tstate.thread_id;
     return pf_field_uint(snap->tstate, L->tstate.size, f, id);
 }
 
@@ -197,7 +197,7 @@ pf_err pf_snap_decode(const struct pf_snap *snap, const struct pf_snap_decoder *
          * Include/internal/pycore_frame.h); CPython's own walkers skip it.
          * Generator frames are never incomplete. Its run end, if it has
          * one, stays: the eval loop's C frame exists already. */
-        if (L->linetable == PF_LT_LOCATIONS_311 && rec->owner != L->iframe.owner_generator &&
+        if (L->caps.incomplete_frames && rec->owner != L->caps.owner_generator &&
             rec->offset / 2 < code->firsttraceable)
             continue;
         if (d->line_numbers && (err = pf_code_line(code, L, rec->offset, &line)))

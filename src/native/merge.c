@@ -95,7 +95,8 @@ static int cmp_name(const void *key, const void *elem)
     return strcmp(key, *(const char *const *)elem);
 }
 
-enum pf_native_kind pf_merge_classify(const char *symbol, bool in_interpreter, unsigned py_major)
+enum pf_native_kind pf_merge_classify(const char *symbol, bool in_interpreter,
+                                      const char *eval_symbol)
 {
     char name[128];
     size_t len;
@@ -110,10 +111,11 @@ enum pf_native_kind pf_merge_classify(const char *symbol, bool in_interpreter, u
     memcpy(name, symbol, len);
     name[len] = '\0';
 
-    /* 2.7 has no _PyEval_EvalFrameDefault: PyEval_EvalFrameEx is the loop.
-     * From 3.6 PyEval_EvalFrameEx calls the loop through
-     * interp->eval_frame (PEP 523). */
-    if (strcmp(name, py_major == 2 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault") == 0)
+    /* The layout names the loop (pf_layout_caps.eval_symbol): 2.7's is
+     * PyEval_EvalFrameEx, which from 3.6 is plumbing that reaches
+     * _PyEval_EvalFrameDefault through interp->eval_frame (PEP 523); the
+     * loop is looked for first, so the same name can be both. */
+    if (eval_symbol && strcmp(name, eval_symbol) == 0)
         return PF_NATIVE_EVAL;
     if (bsearch(name, PLUMBING, sizeof(PLUMBING) / sizeof(PLUMBING[0]), sizeof(PLUMBING[0]),
                 cmp_name))

@@ -93,7 +93,7 @@ static pf_err describe(struct pf_unwind *u, uint64_t addr, uint32_t *id, uint8_t
             if (nl > NAME_CAP)
                 nl = NAME_CAP;
             len = snprintf(text, sizeof(text), "%.*s (%s)", (int)nl, name, o->base);
-            *kind = (uint8_t)pf_merge_classify(name, o->is_interp, u->py_major);
+            *kind = (uint8_t)pf_merge_classify(name, o->is_interp, u->eval_symbol);
         } else {
             /* No symbol claims it: the file and the address in it (the ELF
              * virtual address, what addr2line and objdump take). */

@@ -430,8 +430,8 @@ static unw_accessors_t ACCESSORS = {
 /* ---- life cycle ---------------------------------------------------------- */
 
 pf_err pf_unwind_new(pid_t pid, struct pf_mem *mem, struct pf_intern *names,
-                     const char *interp_path, unsigned py_major, struct pf_diag *diag,
-                     struct pf_unwind **out)
+                     const char *interp_path, const char *eval_symbol,
+                     struct pf_diag *diag, struct pf_unwind **out)
 {
     struct pf_unwind *u = calloc(1, sizeof(*u));
     pf_err err = PF_ERR_NOMEM;
@@ -441,9 +441,9 @@ pf_err pf_unwind_new(pid_t pid, struct pf_mem *mem, struct pf_intern *names,
     u->pid = pid;
     u->mem = mem;
     u->names = names;
-    u->py_major = py_major;
     u->stack_hint = STACK_FIRST;
     if (!(u->interp_path = strdup(interp_path ? interp_path : "")) ||
+        !(u->eval_symbol = strdup(eval_symbol ? eval_symbol : "")) ||
         !(u->pages = calloc(PAGE_SLOTS, sizeof(*u->pages))) ||
         !(u->pcs = calloc(PC_SLOTS, sizeof(*u->pcs)))) {
         pf_diag_set(diag, err, "native unwinder: out of memory");
@@ -483,6 +483,7 @@ void pf_unwind_free(struct pf_unwind *u)
     free(u->pages);
     free(u->pcs);
     free(u->interp_path);
+    free(u->eval_symbol);
     free(u);
 }
 

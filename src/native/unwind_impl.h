@@ -63,7 +63,7 @@ struct pf_unwind {
     struct pf_mem *mem;
     struct pf_intern *names;
     char *interp_path;
-    unsigned py_major;
+    char *eval_symbol; /* the eval loop's name, for pf_merge_classify */
     unw_addr_space_t as;
 
     struct pf_maps maps;

@@ -8,10 +8,10 @@ bool pf_unwind_available(void)
 }
 
 pf_err pf_unwind_new(pid_t pid, struct pf_mem *mem, struct pf_intern *names,
-                     const char *interp_path, unsigned py_major, struct pf_diag *diag,
+                     const char *interp_path, const char *eval_symbol, struct pf_diag *diag,
                      struct pf_unwind **out)
 {
-    (void)pid, (void)mem, (void)names, (void)interp_path, (void)py_major, (void)out;
+    (void)pid, (void)mem, (void)names, (void)interp_path, (void)eval_symbol, (void)out;
     return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
                        "this pyflame was built without native stack support (libunwind); "
                        "rebuild with libunwind-dev installed, or -Dnative=enabled");

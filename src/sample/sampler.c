@@ -73,7 +73,7 @@ pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, const struct pf_
     if ((err = pf_tick_init(&s->tick)) ||
         (opts->native &&
          (err = pf_unwind_new(pf_proc_pid(proc), mem, names, target->elf_path,
-                              target->layout->key.major, diag, &s->tick.unwind))) ||
+                              target->layout->caps.eval_symbol, diag, &s->tick.unwind))) ||
         (err = pf_tick_target_ready(&s->tick, target))) {
         pf_sampler_free(s);
         return err;

@@ -196,7 +196,7 @@ bool pf_tick_look(struct pf_tick *t, bool threads, struct pf_thread_slot *predic
     t->holder = gil_err ? 0 : holder; /* with threads, only a mark */
     t->holder_read = !gil_err;
     t->ntstates = n;
-    if (!t->tid_offset_tried && !T->layout->tstate.native_thread_id.width) {
+    if (!t->tid_offset_tried && T->layout->caps.thread_id == PF_TID_PTHREAD) {
         find_tid_offset(t, interp);
         /* Give up only once threads exist to learn from. */
         t->tid_offset_tried = t->tid_offset != 0 || t->ready;
@@ -365,7 +365,7 @@ pf_err pf_tick_resolve(struct pf_tick *t, struct pf_thread_slot *slot)
         return PF_ERR_CORRUPT;
     if ((err = pf_mem_read(t->mem, slot->tstate_addr, ts, L->tstate.size)))
         return err;
-    if (L->tstate.native_thread_id.width) {
+    if (L->caps.thread_id == PF_TID_NATIVE) {
         /* 3.11+: the kernel's TID, stored by the thread itself. */
         if ((err = pf_field_uint(ts, L->tstate.size, L->tstate.native_thread_id, &id)))
             return err;

@@ -16,19 +16,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 enum { FORCE_MINOR = 1u << 1 };
 
-/* As discover.c: the newest generated 3.13+ table not newer than the target. */
-static const struct pf_layout *base_for(unsigned minor)
-{
-    const struct pf_layout *best = NULL;
-    for (size_t i = 0; i < pf_layout_count(); i++) {
-        const struct pf_layout *L = pf_layout_at(i);
-        if (L->key.major == 3 && L->key.minor <= minor && L->key.flags == 0 &&
-            L->frames == PF_FRAMES_INTERP && (!best || L->key.minor > best->key.minor))
-            best = L;
-    }
-    return best;
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     static uint8_t head[PF_DEBUG_OFFSETS_READ];
@@ -53,11 +40,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     if (err)
         goto out;
 
-    const struct pf_layout *base = base_for(d.minor);
+    /* The base discovery uses (interp.c, choose_layout). */
+    const struct pf_layout *base = pf_layout_debug_base(d.major, d.minor);
     if (!base)
         goto out;
     memset(&t, 0, sizeof(t));
-    err = pf_debug_offsets_layout(&d, base, &t.own_layout);
+    err = pf_debug_offsets_layout(&d, base, &diag, &t.own_layout);
+    FUZZ_CHECK(err == PF_OK || err == PF_ERR_CORRUPT);
     if (err)
         goto out;
     /* The readers copy each struct prefix into a PF_MAX_STRUCT buffer and

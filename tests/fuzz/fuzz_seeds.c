@@ -361,7 +361,7 @@ static int record(pid_t pid, const char *name)
         pf_mem_read(&s.mem, t.runtime_addr, head, sizeof(head));
         err = pf_debug_offsets_parse(head, sizeof(head), 0, 0, NULL, &d);
         if (!err)
-            err = pf_debug_offsets_layout(&d, L, &dt.own_layout);
+            err = pf_debug_offsets_layout(&d, L, NULL, &dt.own_layout);
         if (!err) {
             dt.layout = &dt.own_layout;
             err = fuzz_sample(&s.mem, &dt, s.codes, s.names, &holder, &nthreads);

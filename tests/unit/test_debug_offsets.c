@@ -181,7 +181,7 @@ static void captured_313_matches_table(void **state)
     assert_int_equal(d.micro, 0);
     assert_int_equal(d.tstate.native_thread_id, 0xa0);
     assert_int_equal(d.interp.gil_locked, 0x1e58);
-    assert_int_equal(pf_debug_offsets_layout(&d, table_313(), &built), PF_OK);
+    assert_int_equal(pf_debug_offsets_layout(&d, table_313(), NULL, &built), PF_OK);
     check_agrees(&built, table_313());
 }
 
@@ -196,26 +196,33 @@ static void built_from_offsets_not_base(void **state)
 
     fill_313(buf);
     assert_int_equal(pf_debug_offsets_parse(buf, sizeof(buf), 0, 0, NULL, &d), PF_OK);
-    /* Everything but the kinds, the owner values and tstate.state. */
-    struct pf_field junk = {4093, 8};
-    scrambled.runtime.interp_head = scrambled.runtime.interp_main = junk;
-    scrambled.interp.next = scrambled.interp.threads_head = scrambled.interp.ceval_gil = junk;
-    scrambled.tstate.next = scrambled.tstate.interp = scrambled.tstate.frame = junk;
-    scrambled.tstate.thread_id = scrambled.tstate.native_thread_id = junk;
-    scrambled.iframe.previous = scrambled.iframe.code = scrambled.iframe.instr = junk;
-    scrambled.iframe.owner = junk;
-    scrambled.code.filename = scrambled.code.name = scrambled.code.qualname = junk;
-    scrambled.code.firstlineno = scrambled.code.linetable = scrambled.code.code_adaptive = junk;
-    scrambled.code.firsttraceable = junk;
-    scrambled.object.ob_type = scrambled.object.ob_size = junk;
-    scrambled.bytes.ob_size = scrambled.bytes.ob_sval = junk;
-    scrambled.unicode.length = scrambled.unicode.state = scrambled.unicode.data = junk;
-    scrambled.gilstate.locked = scrambled.gilstate.last_holder = junk;
+    /* Every offset moved, each by its own amount, but the widths (the C
+     * types) and the distances between the pairs NEIGHBOURS relies on kept:
+     * those two are what the builder takes from its base. */
+    struct pf_field *moved[] = {
+        &scrambled.interp.next,       &scrambled.interp.threads_head, &scrambled.interp.ceval_gil,
+        &scrambled.tstate.next,       &scrambled.tstate.interp,       &scrambled.tstate.frame,
+        &scrambled.tstate.thread_id,  &scrambled.tstate.native_thread_id,
+        &scrambled.iframe.previous,   &scrambled.iframe.code,         &scrambled.iframe.instr,
+        &scrambled.iframe.owner,      &scrambled.code.filename,       &scrambled.code.name,
+        &scrambled.code.qualname,     &scrambled.code.firstlineno,    &scrambled.code.linetable,
+        &scrambled.object.ob_type,    &scrambled.object.ob_size,      &scrambled.bytes.ob_size,
+        &scrambled.bytes.ob_sval,     &scrambled.unicode.length,      &scrambled.unicode.state,
+        &scrambled.gilstate.locked,   &scrambled.gilstate.last_holder,
+    };
+    for (size_t i = 0; i < sizeof(moved) / sizeof(moved[0]); i++)
+        moved[i]->off += 1000 + 8 * (uint32_t)i;
+    scrambled.runtime.interp_head.off += 96;
+    scrambled.runtime.interp_main.off += 96;
+    scrambled.code.code_adaptive.off += 104;
+    scrambled.code.firsttraceable.off += 104;
+    scrambled.unicode.ascii_size += 112;
+    scrambled.unicode.compact_size += 112;
+    scrambled.unicode.data.off += 112;
     scrambled.runtime.size = scrambled.interp.size = scrambled.tstate.size = 1;
     scrambled.iframe.size = scrambled.code.size = scrambled.bytes.size = 1;
-    scrambled.unicode.size = scrambled.unicode.ascii_size = scrambled.unicode.compact_size = 1;
-    scrambled.gilstate.size = 1;
-    assert_int_equal(pf_debug_offsets_layout(&d, &scrambled, &built), PF_OK);
+    scrambled.unicode.size = scrambled.gilstate.size = 1;
+    assert_int_equal(pf_debug_offsets_layout(&d, &scrambled, NULL, &built), PF_OK);
     check_agrees(&built, table_313());
     /* And the comparison itself notices a difference. */
     const char *names[4];
@@ -284,7 +291,7 @@ static void real_libpython313_agrees(void **state)
         fail_msg("%s", diag.msg);
     assert_int_equal(d.minor, 13);
     assert_int_equal(d.runtime.size, sym_size);
-    assert_int_equal(pf_debug_offsets_layout(&d, table_313(), &built), PF_OK);
+    assert_int_equal(pf_debug_offsets_layout(&d, table_313(), NULL, &built), PF_OK);
     check_agrees(&built, table_313());
     pf_elf_close(e);
     free(path);
@@ -305,6 +312,22 @@ static void expect_bad(const uint8_t *buf, size_t len, uint64_t runtime_size, pf
         fail_msg("got %s: \"%s\"; wanted %s with \"%s\"", pf_strerror(err), diag.msg,
                  pf_strerror(want), text);
     assert_memory_equal(&d, &before, sizeof(d));
+}
+
+/* The bytes parse, but the layout built from them (on the 3.13 table)
+ * fails, with a message containing `text`. */
+static void expect_bad_layout(const uint8_t *buf, const char *text)
+{
+    struct pf_debug_offsets d;
+    struct pf_diag diag = {{0}};
+    struct pf_layout built;
+
+    if (pf_debug_offsets_parse(buf, BUF_LEN, 0, 0, &diag, &d) != PF_OK)
+        fail_msg("parse: %s", diag.msg);
+    pf_err err = pf_debug_offsets_layout(&d, table_313(), &diag, &built);
+    if (err != PF_ERR_CORRUPT || !strstr(diag.msg, text))
+        fail_msg("got %s: \"%s\"; wanted inconsistent data with \"%s\"", pf_strerror(err),
+                 diag.msg, text);
 }
 
 static void rejects_wrong_cookie(void **state)
@@ -375,8 +398,12 @@ static void rejects_fields_outside_structs(void **state)
     put(buf, W_TSTATE_NATIVE, 0x12c); /* inside, but an 8-byte field would cross the end */
     expect_bad(buf, sizeof(buf), 0, PF_ERR_CORRUPT, "thread_state.native_thread_id at 300");
     fill_313(buf);
-    put(buf, W_INTERP_HEAD, 0x452b8 - 8); /* head fits, main after it does not */
+    put(buf, W_INTERP_HEAD, 0x452b8 - 4); /* the head pointer itself does not fit */
     expect_bad(buf, sizeof(buf), 0, PF_ERR_CORRUPT, "interpreters_head");
+    /* The head fits and main, the pointer after it, does not. */
+    fill_313(buf);
+    put(buf, W_INTERP_HEAD, 0x452b8 - 8);
+    expect_bad_layout(buf, "runtime.interp_main");
     fill_313(buf);
     put(buf, W_IFRAME_OWNER, 0x50);
     expect_bad(buf, sizeof(buf), 0, PF_ERR_CORRUPT, "interpreter_frame.owner = 80 is outside");
@@ -399,8 +426,21 @@ static void rejects_fields_outside_structs(void **state)
     put(buf, W_GIL_LOCKED, 0x1e40); /* before the GIL itself */
     expect_bad(buf, sizeof(buf), 0, PF_ERR_CORRUPT, "GIL");
     fill_313(buf);
-    put(buf, W_UNICODE_ASCII, 0x30);
+    put(buf, W_UNICODE_ASCII, 0x18); /* state and length past PyASCIIObject */
     expect_bad(buf, sizeof(buf), 0, PF_ERR_CORRUPT, "PEP 393");
+    /* A PyASCIIObject 8 bytes larger leaves PyUnicodeObject's data
+     * pointer, placed as in the 3.13 headers, past the published size. */
+    fill_313(buf);
+    put(buf, W_UNICODE_ASCII, 0x30);
+    expect_bad_layout(buf, "unicode.data");
+    /* A PyUnicodeObject 8 bytes larger: data no longer ends it. */
+    fill_313(buf);
+    put(buf, W_UNICODE_SIZE, 0x48);
+    expect_bad_layout(buf, "PEP 393");
+    /* Bytecode too close to the start for _co_firsttraceable before it. */
+    fill_313(buf);
+    put(buf, W_CODE_ADAPTIVE, 0x8);
+    expect_bad_layout(buf, "code.firsttraceable");
 }
 
 /* 3.14's shapes, from the 3.13 words: threads_main after threads_head,
@@ -451,7 +491,7 @@ static void reads_both_314_shapes(void **state)
         /* The other shape was tried and refused by validation. */
         assert_string_equal(d.format, shapes[s] ? "3.14" : "3.14 (early)");
         assert_int_equal(d.minor, 14);
-        assert_int_equal(pf_debug_offsets_layout(&d, table_313(), &built), PF_OK);
+        assert_int_equal(pf_debug_offsets_layout(&d, table_313(), NULL, &built), PF_OK);
         assert_int_equal(built.key.minor, 14);
         /* Not published, and 3.13's value is not assumed for 3.14. */
         assert_int_equal(built.tstate.state.width, 0);

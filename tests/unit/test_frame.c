@@ -81,6 +81,15 @@ static bool has_iframes(const struct pf_layout *L)
     return L->frames != PF_FRAMES_OBJECT;
 }
 
+/* The lowest owner value the layout lists as a shim's (0 if none). */
+static uint8_t first_shim_owner(const struct pf_layout *L)
+{
+    for (uint8_t o = 0; o < 8; o++)
+        if (L->caps.shim_owners >> o & 1u)
+            return o;
+    return 0;
+}
+
 /* A plain Python frame at byte offset `offset` of code. */
 static uint64_t py_frame(struct fixture *fx, uint64_t addr, uint64_t code, uint64_t back,
                          int64_t offset)
@@ -275,10 +284,10 @@ static void owner_is_recorded(void **state)
         skip();
     uint64_t outer = fake_frame(fx->img, L, frame_at(0), fx->f, 0, fake_instr(L, fx->f, 2), 0);
     uint64_t gen = fake_frame(fx->img, L, frame_at(1), fx->g, outer, fake_instr(L, fx->g, 8),
-                              L->iframe.owner_generator);
+                              L->caps.owner_generator);
     assert_int_equal(walk_ok(fx, gen, recs, 4, &truncated), 2);
     assert_int_equal(recs[0].code_addr, fx->g);
-    assert_int_equal(recs[0].owner, L->iframe.owner_generator);
+    assert_int_equal(recs[0].owner, L->caps.owner_generator);
     assert_int_equal(recs[0].offset, 8);
     assert_int_equal(recs[1].owner, 0);
 }
@@ -293,9 +302,9 @@ static void shim_frames_skipped(void **state)
     struct pf_frame_rec recs[8];
     bool truncated;
 
-    if (!has_iframes(L) || L->iframe.owner_cstack == 0)
+    if (!has_iframes(L) || L->caps.shim_owners == 0)
         skip();
-    uint8_t cs = L->iframe.owner_cstack;
+    uint8_t cs = first_shim_owner(L);
     uint64_t shim_code =
         L->key.minor == 12 ? fake_code(fx->img, L, CODE_SHIM, "<shim>", "<interpreter trampoline>",
                                        0, LT, sizeof(LT))
@@ -327,11 +336,22 @@ static void shim_frames_skipped(void **state)
     assert_int_equal(n, 2);
     assert_true(truncated);
 
-    /* Any owner at or past the C-stack value is a shim (3.14 renumbers). */
-    fake_frame(fx->img, L, frame_at(5), shim_code, h, shim_instr, (uint8_t)(cs + 1));
-    n = walk_ok(fx, frame_at(5), recs, 8, &truncated);
-    assert_int_equal(n, 3);
-    assert_int_equal(recs[0].code_addr, fx->h);
+    /* Every owner the layout lists is a shim's (3.14 lists two). */
+    for (uint8_t o = 0; o < 8; o++) {
+        if (!(L->caps.shim_owners >> o & 1u))
+            continue;
+        fake_frame(fx->img, L, frame_at(5u + o), shim_code, h, shim_instr, o);
+        n = walk_ok(fx, frame_at(5u + o), recs, 8, &truncated);
+        assert_int_equal(n, 3);
+        assert_int_equal(recs[0].code_addr, fx->h);
+    }
+    /* An owner it does not list is a frame of the program, whatever its
+     * value: FRAME_OWNED_BY_FRAME_OBJECT (2) sits below every shim owner. */
+    fake_frame(fx->img, L, frame_at(13), fx->f, h, fake_instr(L, fx->f, 8), 2);
+    n = walk_ok(fx, frame_at(13), recs, 8, &truncated);
+    assert_int_equal(n, 4);
+    assert_int_equal(recs[0].code_addr, fx->f);
+    assert_int_equal(recs[0].owner, 2);
 
     /* A thread inside nothing but a shim has no Python frames. */
     n = walk_ok(fx, s0, recs, 8, &truncated);
@@ -389,9 +409,9 @@ static void shim_cycle_is_corrupt(void **state)
     struct fixture *fx = *state;
     const struct pf_layout *L = fx->L;
 
-    if (!has_iframes(L) || L->iframe.owner_cstack == 0)
+    if (!has_iframes(L) || L->caps.shim_owners == 0)
         skip();
-    uint8_t cs = L->iframe.owner_cstack;
+    uint8_t cs = first_shim_owner(L);
     uint64_t s1 = fake_frame(fx->img, L, frame_at(0), FAKE_NONE, frame_at(1), 0, cs);
     fake_frame(fx->img, L, frame_at(1), FAKE_NONE, s1, 0, cs);
     uint64_t top = py_frame(fx, frame_at(2), fx->g, s1, 4);
@@ -595,7 +615,7 @@ static void runs_end_where_eval_calls_begin(void **state)
         top = py_frame(fx, frame_at(2), fx->h, g, 6);
         assert_string_equal(shape(fx, recs, walk_runs_ok(fx, top, recs, 16, &truncated)),
                             "h | g | f |");
-    } else if (L->iframe.owner_cstack == 0) {
+    } else if (L->caps.shim_owners == 0) {
         /* 3.11: is_entry on the first frame of each C call */
         uint64_t f = py_frame(fx, frame_at(0), fx->f, 0, 2);
         uint64_t g = py_frame(fx, frame_at(1), fx->g, f, 4);
@@ -606,7 +626,7 @@ static void runs_end_where_eval_calls_begin(void **state)
                             "h g | f |");
     } else {
         /* 3.12+: a shim below the first frame of each C call */
-        uint8_t cs = L->iframe.owner_cstack;
+        uint8_t cs = first_shim_owner(L);
         uint64_t shim_code = L->key.minor == 12 ? fake_code(fx->img, L, CODE_SHIM, "<shim>",
                                                             "<interpreter trampoline>", 0, LT, sizeof(LT))
                                                 : FAKE_NONE;
@@ -645,10 +665,10 @@ static void runs_cap_keeps_frame_and_end(void **state)
     bool truncated;
     uint64_t top = chain(fx, 3);
 
-    if (has_iframes(L) && L->iframe.owner_cstack == 0)
+    if (has_iframes(L) && L->caps.shim_owners == 0)
         for (size_t i = 0; i < 3; i++)
             set_entry(fx, frame_at(i)); /* 3.11: every frame entered from C */
-    if (!has_iframes(L) || L->iframe.owner_cstack == 0) {
+    if (!has_iframes(L) || L->caps.shim_owners == 0) {
         assert_string_equal(shape(fx, recs, walk_runs_ok(fx, top, recs, 6, &truncated)),
                             "f | g | f |");
         assert_false(truncated);
@@ -695,6 +715,39 @@ static void runs_loop_is_corrupt(void **state)
     assert_int_equal(n, 4242);
 }
 
+/* 3.14: the eval loop's entry frame is owned by the interpreter
+ * (FRAME_OWNED_BY_INTERPRETER = 3, below FRAME_OWNED_BY_CSTACK = 4), so a
+ * walker that skipped "owner >= the C-stack value" would show it as a
+ * frame of the program. Run on the 3.14 capabilities only. */
+static void interpreter_owned_frames_skipped(void **state)
+{
+    struct fixture *fx = *state;
+    const struct pf_layout *L = fx->L;
+    struct pf_frame_rec recs[16];
+    bool truncated;
+    const uint8_t interpreter = 3, cstack = 4; /* enum _frameowner, 3.14 */
+
+    assert_true(L->caps.shim_owners >> interpreter & 1u);
+    assert_true(L->caps.shim_owners >> cstack & 1u);
+    /* entry <- f <- entry <- g (innermost), as _PyEval_EvalFrameDefault
+     * pushes them: f_executable None, owner INTERPRETER. */
+    uint64_t e0 = fake_frame(fx->img, L, frame_at(0), FAKE_NONE, 0, 0, interpreter);
+    uint64_t f = py_frame(fx, frame_at(1), fx->f, e0, 2);
+    uint64_t e1 = fake_frame(fx->img, L, frame_at(2), FAKE_NONE, f, 0, interpreter);
+    uint64_t g = py_frame(fx, frame_at(3), fx->g, e1, 4);
+    size_t n = walk_ok(fx, g, recs, 16, &truncated);
+    assert_string_equal(shape(fx, recs, n), "g f");
+    for (size_t i = 0; i < n; i++)
+        assert_int_not_equal(recs[i].owner, interpreter);
+    /* Each entry frame is where a C call of the eval loop begins. */
+    n = walk_runs_ok(fx, g, recs, 16, &truncated);
+    assert_string_equal(shape(fx, recs, n), "g | f |");
+    /* And a C-stack-owned frame is skipped too. */
+    fake_frame(fx->img, L, frame_at(4), FAKE_NONE, g, 0, cstack);
+    n = walk_ok(fx, frame_at(4), recs, 16, &truncated);
+    assert_string_equal(shape(fx, recs, n), "g f");
+}
+
 #define T(fn) cmocka_unit_test_prestate_setup_teardown(fn, setup, teardown, (void *)L)
 
 int main(void)
@@ -727,6 +780,32 @@ int main(void)
             T(runs_loop_is_corrupt),
         };
         failed += cmocka_run_group_tests_name(pf_layout_name(L), tests, NULL, NULL);
+    }
+
+    /* 3.14, read through _Py_DebugOffsets: the 3.13 offsets with 3.14's
+     * capabilities (layout.c), as pf_debug_offsets_layout builds it. */
+    const struct pf_layout_later *row = pf_layout_later(3, 14);
+    assert_non_null(row);
+    static struct pf_layout l314;
+    l314 = *pf_layout_find(3, 13, 0);
+    l314.key.minor = 14;
+    l314.linetable = row->linetable;
+    l314.frames = row->frames;
+    l314.gil = row->gil;
+    l314.str = row->str;
+    l314.caps = row->caps;
+    {
+        const struct pf_layout *L = &l314;
+        const struct CMUnitTest tests[] = {
+            T(walks_two_and_three_frames),
+            T(owner_is_recorded),
+            T(shim_frames_skipped),
+            T(interpreter_owned_frames_skipped),
+            T(shim_cycle_is_corrupt),
+            T(runs_end_where_eval_calls_begin),
+        };
+        failed += cmocka_run_group_tests_name("3.14 (3.13 offsets, 3.14 capabilities)", tests,
+                                              NULL, NULL);
     }
     return failed != 0;
 }

@@ -283,13 +283,6 @@ static void presence_by_version(void **state)
             fail_field(L, rules[i].name, "is missing");
     }
 
-    /* Owner values come from the table, never from literals in the walker:
-     * FRAME_OWNED_BY_CSTACK is 3 in 3.12/3.13 and moves to 4 in 3.14. */
-    if (L->iframe.owner_cstack != (v >= 312 ? 3 : 0))
-        fail_field(L, "iframe.owner_cstack", "is not FRAME_OWNED_BY_CSTACK (or 0)");
-    if (L->iframe.owner_generator != (v >= 311 ? 1 : 0))
-        fail_field(L, "iframe.owner_generator", "is not FRAME_OWNED_BY_GENERATOR (or 0)");
-
     /* PEP 393: compact ASCII data follows PyASCIIObject, other compact data
      * follows PyCompactUnicodeObject, which PyUnicodeObject extends. */
     if (v >= 300) {
@@ -320,6 +313,93 @@ static void formats_by_version(void **state)
                              : v <= 311 ? PF_GIL_RUNTIME_CURRENT
                                         : PF_GIL_INTERP_GIL);
     assert_int_equal(L->str, v < 300 ? PF_STR_BYTES : PF_STR_PEP393);
+}
+
+/* The capabilities the readers branch on (struct pf_layout_caps;
+ * docs/cpython-internals.md §1.5), per version. The owner values are the
+ * enum's: FRAME_OWNED_BY_GENERATOR 1, FRAME_OWNED_BY_CSTACK 3 in 3.12 and
+ * 3.13, FRAME_OWNED_BY_INTERPRETER 3 and FRAME_OWNED_BY_CSTACK 4 in 3.14. */
+static void check_caps(const char *name, unsigned v, const struct pf_layout_caps *c)
+{
+    print_message("%s: checking capabilities\n", name);
+    assert_int_equal(c->has_runtime, v >= 307);
+    assert_int_equal(c->incomplete_frames, v >= 311);
+    assert_int_equal(c->thread_id, v >= 311 ? PF_TID_NATIVE : PF_TID_PTHREAD);
+    assert_int_equal(c->instr, v <= 309   ? PF_INSTR_LASTI_BYTES
+                               : v == 310 ? PF_INSTR_LASTI_UNITS
+                                          : PF_INSTR_POINTER);
+    assert_int_equal(c->owner_generator, v >= 311 ? 1 : 0);
+    assert_int_equal(c->shim_owners, v >= 314   ? (1u << 3 | 1u << 4)
+                                     : v >= 312 ? 1u << 3
+                                                : 0);
+    assert_non_null(c->eval_symbol);
+    assert_string_equal(c->eval_symbol, v < 300 ? "PyEval_EvalFrameEx" : "_PyEval_EvalFrameDefault");
+}
+
+static void caps_by_version(void **state)
+{
+    const struct pf_layout *L = *state;
+    check_caps(pf_layout_name(L), ver(L), &L->caps);
+    /* What a capability stands for agrees with the fields it needs. */
+    if (L->caps.has_runtime != (L->runtime.size != 0))
+        fail_field(L, "caps.has_runtime", "disagrees with the runtime group");
+    if (L->caps.thread_id == PF_TID_NATIVE && !present(L->tstate.native_thread_id))
+        fail_field(L, "caps.thread_id", "is native but there is no native_thread_id");
+    if (L->caps.incomplete_frames && !present(L->code.firsttraceable))
+        fail_field(L, "caps.incomplete_frames", "is set but there is no _co_firsttraceable");
+    if ((L->caps.instr == PF_INSTR_POINTER) != present(L->iframe.instr))
+        fail_field(L, "caps.instr", "disagrees with the frame's instruction field");
+}
+
+/* The hand-kept rows of the versions read through _Py_DebugOffsets alone:
+ * their capabilities, their frame chain (the offsets describe
+ * tstate->current_frame only), and agreement with a generated table of the
+ * same version once one exists. */
+static void later_rows(void **state)
+{
+    char list[128] = "";
+    size_t used = 0;
+
+    (void)state;
+    assert_true(pf_layout_later_count() > 0);
+    for (size_t i = 0; i < pf_layout_later_count(); i++) {
+        const struct pf_layout_later *r = pf_layout_later_at(i);
+        char name[16];
+        snprintf(name, sizeof(name), "%u.%u", r->major, r->minor);
+        check_caps(name, r->major * 100u + r->minor, &r->caps);
+        assert_int_equal(r->frames, PF_FRAMES_INTERP);
+        assert_ptr_equal(pf_layout_later(r->major, r->minor), r);
+        const struct pf_layout *base = pf_layout_debug_base(r->major, r->minor);
+        assert_non_null(base);
+        assert_int_equal(base->frames, r->frames);
+        const struct pf_layout *same = pf_layout_find(r->major, r->minor, 0);
+        if (same) {
+            /* Generated now: the row must say what the headers say. */
+            assert_ptr_equal(base, same);
+            assert_int_equal(same->linetable, r->linetable);
+            assert_int_equal(same->frames, r->frames);
+            assert_int_equal(same->gil, r->gil);
+            assert_int_equal(same->str, r->str);
+            assert_int_equal(same->caps.has_runtime, r->caps.has_runtime);
+            assert_int_equal(same->caps.incomplete_frames, r->caps.incomplete_frames);
+            assert_int_equal(same->caps.thread_id, r->caps.thread_id);
+            assert_int_equal(same->caps.instr, r->caps.instr);
+            assert_int_equal(same->caps.owner_generator, r->caps.owner_generator);
+            assert_int_equal(same->caps.shim_owners, r->caps.shim_owners);
+            assert_string_equal(same->caps.eval_symbol, r->caps.eval_symbol);
+        } else {
+            assert_true(base->key.major == r->major && base->key.minor < r->minor);
+        }
+        int w = snprintf(list + used, sizeof(list) - used, "%s%s", i ? ", " : "", name);
+        assert_true(w > 0 && (size_t)w < sizeof(list) - used);
+        used += (size_t)w;
+    }
+    assert_string_equal(pf_layout_later_names(), list);
+    assert_null(pf_layout_later_at(pf_layout_later_count()));
+    assert_null(pf_layout_later(3, 99));
+    assert_null(pf_layout_debug_base(3, 99));
+    /* A version with a table is its own base. */
+    assert_ptr_equal(pf_layout_debug_base(3, 13), pf_layout_find(3, 13, 0));
 }
 
 /* The key says what the entry was generated from. */
@@ -480,6 +560,7 @@ int main(void)
         cmocka_unit_test(expected_versions_and_names),
         cmocka_unit_test(find_rejects_unknown),
         cmocka_unit_test(known_values),
+        cmocka_unit_test(later_rows),
     };
 
     failed += cmocka_run_group_tests_name("table", table_tests, NULL, NULL);
@@ -494,6 +575,7 @@ int main(void)
             cmocka_unit_test_prestate(widths, (void *)L),
             cmocka_unit_test_prestate(presence_by_version, (void *)L),
             cmocka_unit_test_prestate(formats_by_version, (void *)L),
+            cmocka_unit_test_prestate(caps_by_version, (void *)L),
             cmocka_unit_test_prestate(key_matches_source, (void *)L),
         };
         failed += cmocka_run_group_tests_name(pf_layout_name(L), tests, NULL, NULL);

@@ -211,39 +211,44 @@ static void hide_drops_only_plumbing(void **state)
     check(native, N(native), true, py, N(py), true, PF_MERGE_OK, want, N(want));
 }
 
+/* The eval loops the layouts name (pf_layout_caps.eval_symbol). */
+#define EVAL2 "PyEval_EvalFrameEx"
+#define EVAL3 "_PyEval_EvalFrameDefault"
+
 static void classify(void **state)
 {
     (void)state;
-    /* The eval loop, by version. */
-    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault", true, 3), PF_NATIVE_EVAL);
-    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault.cold", true, 3), PF_NATIVE_EVAL);
-    assert_int_equal(pf_merge_classify("PyEval_EvalFrameEx", true, 2), PF_NATIVE_EVAL);
+    /* The eval loop, as the layout names it. */
+    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault", true, EVAL3), PF_NATIVE_EVAL);
+    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault.cold", true, EVAL3), PF_NATIVE_EVAL);
+    assert_int_equal(pf_merge_classify("PyEval_EvalFrameEx", true, EVAL2), PF_NATIVE_EVAL);
     /* 3.x: PyEval_EvalFrameEx only calls the loop through interp->eval_frame. */
-    assert_int_equal(pf_merge_classify("PyEval_EvalFrameEx", true, 3), PF_NATIVE_HIDE);
-    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault", true, 2), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("PyEval_EvalFrameEx", true, EVAL3), PF_NATIVE_HIDE);
+    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault", true, EVAL2), PF_NATIVE_SHOW);
     /* Plumbing, with and without compiler suffixes, and prefixed families. */
-    assert_int_equal(pf_merge_classify("_PyFunction_Vectorcall", true, 3), PF_NATIVE_HIDE);
-    assert_int_equal(pf_merge_classify("_PyEval_Vector", true, 3), PF_NATIVE_HIDE);
-    assert_int_equal(pf_merge_classify("fast_function", true, 2), PF_NATIVE_HIDE);
-    assert_int_equal(pf_merge_classify("call_function.isra.0", true, 3), PF_NATIVE_HIDE);
-    assert_int_equal(pf_merge_classify("cfunction_vectorcall_O", true, 3), PF_NATIVE_HIDE);
-    assert_int_equal(pf_merge_classify("method_vectorcall_FASTCALL_KEYWORDS", true, 3),
+    assert_int_equal(pf_merge_classify("_PyFunction_Vectorcall", true, EVAL3), PF_NATIVE_HIDE);
+    assert_int_equal(pf_merge_classify("_PyEval_Vector", true, EVAL3), PF_NATIVE_HIDE);
+    assert_int_equal(pf_merge_classify("fast_function", true, EVAL2), PF_NATIVE_HIDE);
+    assert_int_equal(pf_merge_classify("call_function.isra.0", true, EVAL3), PF_NATIVE_HIDE);
+    assert_int_equal(pf_merge_classify("cfunction_vectorcall_O", true, EVAL3), PF_NATIVE_HIDE);
+    assert_int_equal(pf_merge_classify("method_vectorcall_FASTCALL_KEYWORDS", true, EVAL3),
                      PF_NATIVE_HIDE);
     /* Real work of the interpreter stays: builtins, GC, start-up. */
-    assert_int_equal(pf_merge_classify("time_sleep", true, 3), PF_NATIVE_SHOW);
-    assert_int_equal(pf_merge_classify("builtin_sorted", true, 3), PF_NATIVE_SHOW);
-    assert_int_equal(pf_merge_classify("gc_collect_main", true, 3), PF_NATIVE_SHOW);
-    assert_int_equal(pf_merge_classify("Py_RunMain", true, 3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("time_sleep", true, EVAL3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("builtin_sorted", true, EVAL3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("gc_collect_main", true, EVAL3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("Py_RunMain", true, EVAL3), PF_NATIVE_SHOW);
     /* Names that merely start like plumbing are not plumbing. */
-    assert_int_equal(pf_merge_classify("PyObject_CallFinalizer", true, 3), PF_NATIVE_SHOW);
-    assert_int_equal(pf_merge_classify("call_functionx", true, 3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("PyObject_CallFinalizer", true, EVAL3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("call_functionx", true, EVAL3), PF_NATIVE_SHOW);
     /* Outside the interpreter's own file, a name means nothing. */
-    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault", false, 3), PF_NATIVE_SHOW);
-    assert_int_equal(pf_merge_classify("PyObject_Call", false, 3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("_PyEval_EvalFrameDefault", false, EVAL3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("PyObject_Call", false, EVAL3), PF_NATIVE_SHOW);
     /* Nothing to go on. */
-    assert_int_equal(pf_merge_classify(NULL, true, 3), PF_NATIVE_SHOW);
-    assert_int_equal(pf_merge_classify("", true, 3), PF_NATIVE_SHOW);
-    assert_int_equal(pf_merge_classify(".cold", true, 3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify(NULL, true, EVAL3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify("", true, EVAL3), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify(EVAL3, true, NULL), PF_NATIVE_SHOW);
+    assert_int_equal(pf_merge_classify(".cold", true, EVAL3), PF_NATIVE_SHOW);
 }
 
 int main(void)

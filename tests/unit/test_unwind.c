@@ -122,7 +122,7 @@ static int start(void **state, int mode)
         fail_msg("attach: %s", diag.msg);
     assert_int_equal(pf_mem_open_pid(fx->child, &fx->mem), PF_OK);
     assert_int_equal(pf_intern_new(&fx->names), PF_OK);
-    if (pf_unwind_new(fx->child, &fx->mem, fx->names, fx->self, 3, &diag, &fx->u) != PF_OK)
+    if (pf_unwind_new(fx->child, &fx->mem, fx->names, fx->self, "_PyEval_EvalFrameDefault", &diag, &fx->u) != PF_OK)
         fail_msg("unwinder: %s", diag.msg);
     *state = fx;
     return 0;

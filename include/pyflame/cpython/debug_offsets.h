@@ -75,13 +75,15 @@ pf_err pf_debug_offsets_parse(const uint8_t *buf, size_t len, unsigned force_min
                               struct pf_debug_offsets *out);
 
 /* Build a layout from validated offsets. Debug offsets lack a few things
- * pyflame needs (docs/cpython-internals.md §10.2); they come from `base`,
- * the generated table of the newest version not newer than the target, or
- * are derived from a neighbouring field where the headers make that safe
- * (see the .c file).
- * out->source is left NULL for the caller to set. */
+ * pyflame needs (docs/cpython-internals.md §10.2): the formats and
+ * capabilities come from `base` (pf_layout_debug_base()) when it is of the
+ * same version, else from pf_layout_later(); field widths from `base`; the
+ * few unpublished offsets at base's distance from a published neighbour
+ * (NEIGHBOURS in the .c file). PF_ERR_CORRUPT when those do not fit the
+ * published struct sizes, PF_ERR_INTERNAL without a base or row, diag
+ * saying which. out->source is left NULL for the caller to set. */
 pf_err pf_debug_offsets_layout(const struct pf_debug_offsets *d, const struct pf_layout *base,
-                               struct pf_layout *out);
+                               struct pf_diag *diag, struct pf_layout *out);
 
 /* Fields of two layouts that a debug-offsets layout fills in (from the
  * offsets or derived), compared: writes the names of those that differ to

@@ -62,6 +62,47 @@ enum pf_str_kind {
     PF_STR_PEP393,    /* PyUnicodeObject, compact or not (3.3+) */
 };
 
+/* How a thread state names the OS thread it runs on
+ * (docs/cpython-internals.md §3.3). */
+enum pf_thread_id_kind {
+    PF_TID_PTHREAD = 1, /* thread_id = pthread_self(), mapped to a TID by tick.c (<=3.10) */
+    PF_TID_NATIVE,      /* native_thread_id, the kernel TID (3.11+) */
+};
+
+/* What a frame's instruction field counts (docs/cpython-internals.md §5.2,
+ * §6.3). The walker hands the line-table decoder a byte offset for each. */
+enum pf_instr_kind {
+    PF_INSTR_LASTI_BYTES = 1, /* f_lasti, bytes into co_code (2.7-3.9) */
+    PF_INSTR_LASTI_UNITS,     /* f_lasti, 2-byte code units (3.10) */
+    PF_INSTR_POINTER,         /* a pointer into co_code_adaptive (3.11+) */
+};
+
+/* What the code outside this module may branch on, besides the kinds
+ * above: one named fact each, never a version number and never the
+ * presence of an unrelated field. Generated with the offsets by
+ * scripts/layout-probe.c; for versions read only through _Py_DebugOffsets,
+ * pf_layout_later() holds them (layout.c). docs/cpython-internals.md §1.5. */
+struct pf_layout_caps {
+    /* _PyRuntime exists (3.7+): interpreters are found through it, else
+     * through the interp_head static (2.7, 3.6). */
+    bool has_runtime;
+    /* Frames may be pushed before their first traceable instruction
+     * (3.11+, _PyFrame_IsIncomplete): snap.c drops those. */
+    bool incomplete_frames;
+    uint8_t thread_id; /* enum pf_thread_id_kind */
+    uint8_t instr;     /* enum pf_instr_kind */
+    /* FRAME_OWNED_BY_GENERATOR: such frames are never incomplete (3.11+;
+     * else 0). */
+    uint8_t owner_generator;
+    /* Bit n set: a frame whose owner is n is not a frame of the program
+     * but the interpreter's (a shim at the base of each eval-loop call);
+     * frame.c skips it and ends a run there. 0 up to 3.11. */
+    uint8_t shim_owners;
+    /* The C function that evaluates frames, whose native frames --native
+     * replaces with Python ones (docs/cpython-internals.md §5.3). */
+    const char *eval_symbol;
+};
+
 struct pf_layout {
     struct pf_layout_key key;
     const char *source; /* the exact version the offsets were generated from */
@@ -69,6 +110,7 @@ struct pf_layout {
     uint8_t frames;     /* enum pf_frame_kind */
     uint8_t gil;        /* enum pf_gil_kind */
     uint8_t str;        /* enum pf_str_kind */
+    struct pf_layout_caps caps;
 
     /* Each `size` is the number of bytes we copy: the end of the last field
      * used, not sizeof (3.11's _PyRuntimeState is ~160 KiB). */
@@ -95,10 +137,6 @@ struct pf_layout {
     struct { /* _PyInterpreterFrame (3.11+) */
         uint32_t size;
         struct pf_field previous, code, instr, owner, is_entry;
-        /* Frames whose owner is >= this belong to the C stack (shims, 3.12+);
-         * 0 when the version has none. */
-        uint8_t owner_cstack;
-        uint8_t owner_generator;
     } iframe;
     struct { /* PyCodeObject */
         uint32_t size;
@@ -130,6 +168,31 @@ const struct pf_layout *pf_layout_at(size_t i);
 
 /* The entry for a version on this build's architecture, or NULL. */
 const struct pf_layout *pf_layout_find(unsigned major, unsigned minor, unsigned flags);
+
+/* A version pyflame reads only through its _Py_DebugOffsets, having no
+ * generated table for it: the formats and capabilities its offsets do not
+ * say, from one hand-kept row per version in layout.c. */
+struct pf_layout_later {
+    uint8_t major, minor;
+    uint8_t linetable, frames, gil, str; /* as in struct pf_layout */
+    struct pf_layout_caps caps;
+};
+
+/* The row for major.minor, or NULL. */
+const struct pf_layout_later *pf_layout_later(unsigned major, unsigned minor);
+
+/* "3.14": the versions of those rows, for messages. Borrowed, static. */
+const char *pf_layout_later_names(void);
+
+/* The hand-kept rows, in version order (for tests). */
+size_t pf_layout_later_count(void);
+const struct pf_layout_later *pf_layout_later_at(size_t i);
+
+/* The generated default-build table that a layout built from the
+ * _Py_DebugOffsets of major.minor takes what the offsets do not publish
+ * from: the same version's, or else the newest older one with the same
+ * frame chain as the row of pf_layout_later(). NULL if none. */
+const struct pf_layout *pf_layout_debug_base(unsigned major, unsigned minor);
 
 /* "3.11" etc., for messages and test names. Borrowed, static. */
 const char *pf_layout_name(const struct pf_layout *L);

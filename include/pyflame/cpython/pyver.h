@@ -9,6 +9,7 @@
 PF_IN_LAYER(CPYTHON, "pyflame/cpython/pyver.h");
 
 #include <stdbool.h>
+#include <stdint.h>
 
 #include "pyflame/target/elf.h"
 #include "pyflame/base/error.h"
@@ -21,6 +22,11 @@ struct pf_pyver {
      * another's or a name that a copy may have changed. */
     bool certain;
 };
+
+/* Decode PY_VERSION_HEX (Include/patchlevel.h): the one place pyflame
+ * does. how is the static text stored in out->how. PF_ERR_CORRUPT for a
+ * value that is no CPython 2 or 3 version. */
+pf_err pf_pyver_from_hex(uint64_t hex, const char *how, struct pf_pyver *out);
 
 /* path is the file's name as mapped (for the libpythonX.Y hint). */
 pf_err pf_pyver_from_elf(const struct pf_elf *e, const char *path, struct pf_pyver *out);

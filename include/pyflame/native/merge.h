@@ -37,10 +37,13 @@ struct pf_native_item {
 
 /* What a native frame is, from its symbol. Only frames of the object that
  * holds the interpreter (libpython, or a static python executable) can be
- * EVAL or HIDE: the same name elsewhere is someone else's function. Symbol
- * suffixes that the compiler or the linker adds (".cold", ".isra.0",
- * ".constprop.0", "@GLIBC_2.2.5") are ignored. */
-enum pf_native_kind pf_merge_classify(const char *symbol, bool in_interpreter, unsigned py_major);
+ * EVAL or HIDE: the same name elsewhere is someone else's function.
+ * eval_symbol is the interpreter's frame-evaluation function, as its
+ * layout names it (pf_layout_caps.eval_symbol); NULL matches nothing.
+ * Symbol suffixes that the compiler or the linker adds (".cold",
+ * ".isra.0", ".constprop.0", "@GLIBC_2.2.5") are ignored. */
+enum pf_native_kind pf_merge_classify(const char *symbol, bool in_interpreter,
+                                      const char *eval_symbol);
 
 enum pf_merge_result {
     PF_MERGE_OK = 0,

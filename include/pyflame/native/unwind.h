@@ -51,10 +51,10 @@ struct pf_unwind;
 
 /* For process pid. interp_path is the file that holds the CPython runtime as
  * the target maps it (its frames can be the eval loop or plumbing), and
- * py_major its major version. mem and names are borrowed for the unwinder's
- * life. */
+ * eval_symbol the name of its eval loop (the layout's caps.eval_symbol;
+ * copied). mem and names are borrowed for the unwinder's life. */
 pf_err pf_unwind_new(pid_t pid, struct pf_mem *mem, struct pf_intern *names,
-                     const char *interp_path, unsigned py_major, struct pf_diag *diag,
+                     const char *interp_path, const char *eval_symbol, struct pf_diag *diag,
                      struct pf_unwind **out);
 
 /* Accepts NULL. */
