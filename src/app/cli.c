@@ -55,6 +55,10 @@ static const char USAGE[] =
     "      --threads            sample every Python thread, not only the GIL holder;\n"
     "                           stacks of sleeping threads end in an \"(idle)\" frame\n"
     "      --show-threads       add a root frame \"(thread TID NAME)\" to every stack\n"
+    "      --subprocesses       profile the process and every descendant that is or\n"
+    "                           becomes CPython (gunicorn and uWSGI workers,\n"
+    "                           multiprocessing, a script that starts Python), each\n"
+    "                           stack under a root frame \"(process PID COMMAND)\"\n"
     "  -d, --dump               print the stack of every thread once and exit\n"
     "      --native             show native (C) frames too, merged with the Python\n"
     "                           frames in call order: C extensions, libc, the kernel\n"
@@ -113,7 +117,8 @@ static bool parse_pid(const char *text, pid_t *out)
 
 enum { OPT_ABI = 256, OPT_VERBOSE, OPT_THREADS, OPT_SHOW_THREADS, OPT_STATS, OPT_NATIVE, OPT_JITTER, OPT_NO_JITTER,
        OPT_NONBLOCKING, OPT_NO_REALTIME, OPT_FLAMECHART, OPT_SORT, OPT_TABLE_LINES,
-       OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET, OPT_TOP, OPT_DELAY, OPT_SERVE };
+       OPT_FLUSH_EVERY, OPT_FLUSH_RESET, OPT_QUIET, OPT_TOP, OPT_DELAY, OPT_SERVE,
+       OPT_SUBPROCESSES };
 
 pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_diag *diag)
 {
@@ -129,6 +134,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         {"verbose", no_argument, NULL, OPT_VERBOSE},
         {"threads", no_argument, NULL, OPT_THREADS},
         {"show-threads", no_argument, NULL, OPT_SHOW_THREADS},
+        {"subprocesses", no_argument, NULL, OPT_SUBPROCESSES},
         {"dump", no_argument, NULL, 'd'},
         {"stats", no_argument, NULL, OPT_STATS},
         {"jitter", no_argument, NULL, OPT_JITTER}, /* the default; kept for scripts */
@@ -199,6 +205,7 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
         case OPT_NO_JITTER: o.jitter = false; break;
         case OPT_NATIVE: o.native = true; break;
         case OPT_NONBLOCKING: o.nonblocking = true; break;
+        case OPT_SUBPROCESSES: o.subprocesses = true; break;
         case OPT_NO_REALTIME: o.no_realtime = true; break;
         case 'f':
             if (!pf_writer_find(optarg))
@@ -268,6 +275,10 @@ pf_err pf_cli_parse(int argc, char **argv, struct pf_options *out, struct pf_dia
                            "it cannot be used with --nonblocking");
     if (o.dump && trace)
         return pf_diag_set(diag, PF_ERR_USAGE, "-d takes a running process (-p), not -t");
+    if (o.subprocesses && o.top)
+        return pf_diag_set(diag, PF_ERR_USAGE,
+                           "--top shows one process; --subprocesses writes a profile of the "
+                           "tree (-o) or serves it (--serve)");
     if ((o.top || o.serve) && !seconds_given)
         o.seconds = -1; /* until q, or a signal */
     if (trace) {

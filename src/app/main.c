@@ -74,8 +74,6 @@ static void on_sigxcpu(int sig)
     pf_priority_on_sigxcpu();
 }
 
-/* The sampler found the interpreter and starts its schedule: from here
- * pyflame's wake-ups must be on time (priority.h). */
 static void restart_after_signals(void)
 {
     struct sigaction sa;
@@ -124,9 +122,12 @@ static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg
     uint64_t failed = pf_agg_failed(agg);
     double rate = st->elapsed > 0 ? (double)st->ticks / st->elapsed : 0;
 
-    fprintf(stderr, "pyflame: %llu samples in %.2f s (%.1f/s, requested %.1f/s): %llu with a stack, "
+    /* With --subprocesses each tick reads every CPython process of the
+     * tree: one sample each. */
+    fprintf(stderr, "pyflame: %llu %s in %.2f s (%.1f/s, requested %.1f/s): %llu with a stack, "
                     "%llu idle, %llu failed",
-            (unsigned long long)st->ticks, st->elapsed, rate, 1.0 / o->rate,
+            (unsigned long long)st->ticks, o->subprocesses ? "ticks" : "samples", st->elapsed, rate,
+            1.0 / o->rate,
             (unsigned long long)(pf_agg_stack_samples(agg) + earlier_stacks),
             (unsigned long long)pf_agg_idle(agg),
             (unsigned long long)failed);
@@ -167,6 +168,14 @@ static void print_summary(const struct pf_sampler_stats *st, const struct pf_agg
                         "%llu native merge mismatch)",
                 (unsigned long long)(st->native_mismatch + st->native_incomplete),
                 (unsigned long long)st->native_incomplete, (unsigned long long)st->native_mismatch);
+    if (o->subprocesses) {
+        const struct pf_procset_counts *c = &st->processes;
+        fprintf(stderr, "; processes: %llu seen, %llu profiled, %llu skipped (CPython that cannot "
+                        "be read), %llu not CPython",
+                (unsigned long long)c->seen, (unsigned long long)c->profiled,
+                (unsigned long long)c->skipped,
+                (unsigned long long)(c->seen - c->profiled - c->skipped));
+    }
     fputc('\n', stderr);
 }
 
@@ -415,9 +424,9 @@ int main(int argc, char **argv)
     install_signals();
 
     if (o.trace_argv)
-        err = pf_proc_launch(o.trace_argv, o.output == NULL, &diag, &proc);
+        err = pf_proc_launch(o.trace_argv, o.output == NULL, o.subprocesses, &diag, &proc);
     else
-        err = pf_proc_attach(o.pid, &diag, &proc);
+        err = pf_proc_attach(o.pid, o.subprocesses, &diag, &proc);
     if (err) {
         fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
         goto out;
@@ -430,13 +439,16 @@ int main(int argc, char **argv)
         .poll = o.rate > 0 ? o.rate : 0.001,
         .abi = o.abi,
     };
-    if ((err = pf_ready_wait(proc, &ro, &g_stop, &target, &diag))) {
+    /* With --subprocesses the sampler looks at every process of the tree
+     * itself, as it comes (procset.h). */
+    if (!o.subprocesses && (err = pf_ready_wait(proc, &ro, &g_stop, &target, &diag))) {
         pf_proc_detach(proc);
         proc = NULL;
         fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
         goto out;
     }
-    if ((err = pf_mem_open_pid(pf_proc_pid(proc), &mem)) || (err = pf_intern_new(&names)) ||
+    if ((!o.subprocesses && (err = pf_mem_open_pid(pf_proc_pid(proc), &mem))) ||
+        (err = pf_intern_new(&names)) ||
         (err = pf_agg_new(&agg))) {
         fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
         goto out;
@@ -467,18 +479,8 @@ int main(int argc, char **argv)
     } else {
         /* "pid 1234: python3 app.py --port 8000", from /proc: what a reader
          * of the profile (or --top's header) needs to know what it was. */
-        char cmd[200] = "";
-        char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)o.pid);
-        FILE *f = fopen(path, "re");
-        if (f) {
-            size_t n = fread(cmd, 1, sizeof(cmd) - 1, f);
-            fclose(f);
-            cmd[n] = '\0';
-            for (size_t i = 0; i + 1 < n; i++)
-                if (cmd[i] == '\0')
-                    cmd[i] = ' ';
-        }
+        char cmd[200];
+        pf_procstat_cmdline(o.pid, cmd, sizeof(cmd));
         snprintf(title, sizeof(title), cmd[0] ? "pid %d: %s" : "pid %d", (int)o.pid, cmd);
     }
     live = (struct live){
@@ -510,6 +512,9 @@ int main(int argc, char **argv)
         .jitter = o.jitter,
         .native = o.native,
         .nonblocking = o.nonblocking,
+        .subprocesses = o.subprocesses,
+        .launched = o.trace_argv != NULL,
+        .abi = o.abi,
         .between_ticks = between_ticks,
         .between_ticks_ctx = &live,
     };
@@ -518,7 +523,8 @@ int main(int argc, char **argv)
         so.dump = dump_thread;
         so.dump_ctx = &dump;
     }
-    if ((err = pf_sampler_new(proc, &mem, &target, names, agg, &so, &diag, &sampler))) {
+    if ((err = pf_sampler_new(proc, o.subprocesses ? NULL : &mem, o.subprocesses ? NULL : &target,
+                              names, agg, &so, &diag, &sampler))) {
         fprintf(stderr, "pyflame: %s\n", diag.msg[0] ? diag.msg : pf_strerror(err));
         goto out;
     }
@@ -559,8 +565,21 @@ int main(int argc, char **argv)
      * SIGTERM of a supervisor, while the profile is written). */
     restart_after_signals();
 
+    if (err == PF_ERR_NOTPYTHON) {
+        fprintf(stderr, "pyflame: no process of the tree of %d is CPython (%llu processes looked "
+                        "at)\n",
+                (int)o.pid, (unsigned long long)st->processes.seen);
+        goto out;
+    }
     if (err) {
         fprintf(stderr, "pyflame: %s\n", pf_strerror(err));
+        goto out;
+    }
+    if (o.subprocesses && st->processes.profiled == 0) {
+        fprintf(stderr, "pyflame: %s before a CPython interpreter was ready in any of its "
+                        "processes (%llu looked at)\n",
+                o.trace_argv ? "the command ended" : "the process tree ended",
+                (unsigned long long)st->processes.seen);
         goto out;
     }
     if (st->end == PF_ERR_EXEC)

@@ -484,11 +484,7 @@ pf_err pf_interp_discover(pid_t pid, const char *abi, struct pf_diag *diag, stru
             err = resolve(pid, &mem, e, m, &f, abi, diag, t);
             pf_elf_close(e);
             if (!err) {
-                *out = *t;
-                if (t->layout == &t->own_layout) {
-                    out->layout = &out->own_layout;
-                    out->own_layout.source = out->layout_source;
-                }
+                pf_target_copy(out, t);
                 pf_log(PF_LOG_INFO,
                        "CPython %u.%u.%u (version from %s), runtime: %s in %s, layout: %s",
                        out->version.major, out->version.minor, out->version.micro, out->version.how,

@@ -9,6 +9,15 @@ static pf_err read_ptr(struct pf_mem *mem, uint64_t addr, uint64_t *out)
     return pf_mem_read(mem, addr, out, sizeof(*out));
 }
 
+void pf_target_copy(struct pf_target *dst, const struct pf_target *src)
+{
+    *dst = *src;
+    if (src->layout == &src->own_layout) {
+        dst->layout = &dst->own_layout;
+        dst->own_layout.source = dst->layout_source;
+    }
+}
+
 pf_err pf_interp_main(struct pf_mem *mem, const struct pf_target *t, uint64_t *interp)
 {
     const struct pf_layout *L = t->layout;

@@ -121,7 +121,8 @@ pf_err pf_writer_dump_thread(FILE *out, const struct pf_intern *names, const str
     char frame[PF_MAX_STRING * 2 + 64];
     const char *what = t->state == 'S' || t->state == 'D' ? " (idle)" : "";
 
-    fprintf(out, "Thread %d (%s)%s%s\n", (int)t->tid, t->name, t->gil ? " [holds the GIL]" : "", what);
+    fprintf(out, "Thread %d (%s)%s%s%s%s\n", (int)t->tid, t->name, t->process ? " of " : "",
+            t->process ? t->process : "", t->gil ? " [holds the GIL]" : "", what);
     if (t->failed != PF_FAIL__COUNT)
         fprintf(out, "    (failed: %s)\n", pf_fail_reason_name(t->failed));
     else if (t->depth == 0 && !t->truncated)

@@ -73,7 +73,12 @@ pf_err pf_ready_wait(struct pf_proc *proc, const struct pf_ready_opts *o,
                     err == PF_ERR_INTERRUPTED ? "pyflame was stopped"
                     : o->wait_for_python      ? "the command ended"
                                               : "the process exited",
-                    seen_runtime ? ": " : "", seen_runtime ? last.msg : "");
+                    seen_runtime ? ": " : o->wait_for_python && err == PF_ERR_EXITED
+                                              ? "; if it runs Python in a child process (a "
+                                                "shell script that does not exec it), add "
+                                                "--subprocesses"
+                                              : "",
+                    seen_runtime ? last.msg : "");
     else
         *diag = last;
     return err;

@@ -6,6 +6,7 @@
 
 #include "pyflame/base/clock.h"
 #include "pyflame/base/log.h"
+#include "pyflame/sample/procset.h"
 #include "pyflame/sample/tick.h"
 #include "pyflame/native/unwind.h"
 
@@ -19,13 +20,13 @@
 #define MAX_STOPPED 0.25
 
 struct pf_sampler {
-    struct pf_proc *proc;
-    struct pf_mem *mem;
+    struct pf_proc *proc; /* the root (proc.h) */
     struct pf_sampler_opts opts;
     struct pf_sampler_stats stats;
-    const struct pf_target *target;
     const struct pf_strategy *strategy;
-    struct pf_tick tick;
+    struct pf_procset *set;
+    uint64_t *hist; /* the stop-time histogram of every process, for gather */
+    struct pf_tick_stats tick_stats;
 };
 
 static struct timespec to_ts(uint64_t ns)
@@ -33,23 +34,20 @@ static struct timespec to_ts(uint64_t ns)
     return (struct timespec){(time_t)(ns / 1000000000u), (long)(ns % 1000000000u)};
 }
 
-pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, const struct pf_target *target,
+pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_target *target,
                       struct pf_intern *names, struct pf_agg *agg,
                       const struct pf_sampler_opts *opts, struct pf_diag *diag,
                       struct pf_sampler **out)
 {
     struct pf_sampler *s = calloc(1, sizeof(*s));
-    pf_err err;
+    pf_err err = PF_ERR_NOMEM;
 
     if (!s)
         return PF_ERR_NOMEM;
     s->proc = proc;
-    s->mem = mem;
-    s->target = target;
     s->opts = *opts;
-    s->tick = (struct pf_tick){
-        .proc = proc,
-        .mem = mem,
+    /* What every process's tick starts from (procset.h). */
+    struct pf_tick tmpl = {
         .names = names,
         .agg = agg,
         .opts = {
@@ -68,13 +66,9 @@ pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, const struct pf_
         s->strategy = &pf_strategy_threads;
     else
         s->strategy = &pf_strategy_gil;
-    /* Native frames of the file that holds the runtime are the eval loop
-     * and its plumbing (merge.h). */
-    if ((err = pf_tick_init(&s->tick)) ||
-        (opts->native &&
-         (err = pf_unwind_new(pf_proc_pid(proc), mem, names, target->elf_path,
-                              target->layout->caps.eval_symbol, diag, &s->tick.unwind))) ||
-        (err = pf_tick_target_ready(&s->tick, target))) {
+    if (!(s->hist = calloc(PF_STOP_HIST_US + 1, sizeof(*s->hist))) ||
+        (err = pf_procset_new(proc, opts->subprocesses, opts->abi, mem, target, &tmpl, diag,
+                              &s->set))) {
         pf_sampler_free(s);
         return err;
     }
@@ -86,28 +80,30 @@ void pf_sampler_free(struct pf_sampler *s)
 {
     if (!s)
         return;
-    pf_tick_release(&s->tick);
+    pf_procset_free(s->set);
+    free(s->hist);
     free(s);
 }
 
 static uint64_t percentile(const struct pf_sampler *s, double q)
 {
-    uint64_t want = (uint64_t)(q * (double)s->tick.stats.stopped_samples), seen = 0;
+    uint64_t want = (uint64_t)(q * (double)s->tick_stats.stopped_samples), seen = 0;
     for (size_t i = 0; i <= PF_STOP_HIST_US; i++) {
-        seen += s->tick.hist[i];
+        seen += s->hist[i];
         if (seen > want)
             return (uint64_t)i * 1000 + 500; /* bucket middle */
     }
     return 0;
 }
 
-/* Copy the tick's counters into the run's statistics. */
+/* Copy the ticks' counters, over every process, into the run's statistics. */
 static void gather(struct pf_sampler *s)
 {
-    const struct pf_tick_stats *ts = &s->tick.stats;
+    const struct pf_tick_stats *ts = &s->tick_stats;
     struct pf_sampler_stats *st = &s->stats;
-    uint64_t hits, misses;
+    uint64_t reads, hits, misses;
 
+    pf_procset_sum(s->set, &s->tick_stats, s->hist, &reads, &hits, &misses);
     st->thread_samples = ts->thread_samples;
     st->before_ready = ts->before_ready;
     st->stopped_samples = ts->stopped_samples;
@@ -123,12 +119,12 @@ static void gather(struct pf_sampler *s)
     st->native_frames = ts->native_frames;
     st->native_unwind_ns = ts->native_unwind_ns;
     st->native_merge_ns = ts->native_merge_ns;
-    st->reads = s->mem->reads;
-    pf_prefetch_counts(s->tick.pre, &hits, &misses);
+    st->reads = reads;
     st->prefetch_hits = hits;
     st->prefetch_misses = misses;
     st->stop_ns_median = percentile(s, 0.5);
     st->stop_ns_p99 = percentile(s, 0.99);
+    st->processes = s->set->counts;
 }
 
 const struct pf_sampler_stats *pf_sampler_stats(struct pf_sampler *s)
@@ -148,6 +144,60 @@ static uint64_t next_jitter(uint64_t *state)
 static uint64_t in_interval(uint64_t fraction, uint64_t interval)
 {
     return (uint64_t)(((unsigned __int128)fraction * interval) >> 64);
+}
+
+/* One tick of every process being read: each through the strategy, one
+ * after another (each stops only its own threads). */
+static pf_err tick_members(struct pf_sampler *s, uint64_t budget, uint64_t *stopped_ns)
+{
+    for (size_t i = 0; i < s->set->n; i++) {
+        struct pf_member *m = s->set->v[i];
+        struct pf_tick *t = &m->tick;
+        pf_err err = PF_OK;
+        if (m->state != PF_MEMBER_READY)
+            continue;
+        t->stop_budget_ns = budget;
+        t->tick_no++;
+        if (pf_proc_group_stopped(m->proc))
+            pf_agg_add_idle(t->agg, 1); /* stopped by job control: nothing runs */
+        else
+            err = s->strategy->tick(t);
+        if (err == PF_ERR_EXEC && s->opts.subprocesses) {
+            /* One process of the tree executed a program: look at it anew. */
+            pf_procset_execed(s->set, m);
+            continue;
+        }
+        if (err)
+            return err;
+        if (t->nomem)
+            return PF_ERR_NOMEM;
+        *stopped_ns += t->tick_stop_ns;
+        t->tick_stop_ns = 0;
+        if (t->tick_no % 4096 == 0)
+            pf_tick_evict(t);
+    }
+    return PF_OK;
+}
+
+/* -d: every process read once (and, with --subprocesses, none still being
+ * looked at, for at most 2 s). */
+static bool dump_done(const struct pf_sampler *s, uint64_t elapsed_ns)
+{
+    if (s->opts.subprocesses && elapsed_ns < 2000000000ull && pf_procset_any_looking(s->set))
+        return false;
+    for (size_t i = 0; i < s->set->n; i++)
+        if (s->set->v[i]->state == PF_MEMBER_READY && !s->set->v[i]->tick.ready)
+            return false;
+    return true;
+}
+
+/* The target of the first process being read, for the progress line. */
+static const struct pf_target *first_target(const struct pf_sampler *s)
+{
+    for (size_t i = 0; i < s->set->n; i++)
+        if (s->set->v[i]->state == PF_MEMBER_READY)
+            return s->set->v[i]->target;
+    return NULL;
 }
 
 pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop)
@@ -180,10 +230,10 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop)
          * at most 10 ms): past that the thread is waiting for a CPU, and
          * waiting for it would make the next ticks late (tick.h). */
         uint64_t gap = next_deadline - deadline;
-        s->tick.stop_budget_ns = gap < 100000 ? 100000 : gap > 10000000 ? 10000000 : gap;
+        uint64_t budget = gap < 100000 ? 100000 : gap > 10000000 ? 10000000 : gap;
         /* A dump has no schedule to keep, and --native needs the stop: wait. */
         if (s->opts.dump || s->opts.native)
-            s->tick.stop_budget_ns = 0;
+            budget = 0;
         /* Wait for the tick, handling the target's ptrace events (signals to
          * re-inject, new threads) as they come. A tick whose time has passed
          * is taken at once. */
@@ -198,34 +248,30 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop)
         uint64_t tick_at = pf_clock_now_ns();
         bool late = tick_at > deadline + interval;
 
-        s->tick.tick_no++;
+        /* With --subprocesses: processes born, exited, executed; a look at
+         * one that may have become CPython. */
+        if ((err = pf_procset_update(s->set, tick_at, interval / 2)))
+            break;
+        if (s->opts.subprocesses && !s->opts.launched && !pf_procset_any_ready(s->set) &&
+            !pf_procset_any_looking(s->set)) {
+            err = PF_ERR_NOTPYTHON; /* attached to a tree with no CPython in it */
+            break;
+        }
         /* The instant the tick's samples belong to (formats with time):
          * the clock read that decided the tick was due. */
-        pf_agg_set_time(s->tick.agg, tick_at);
-        if (pf_proc_group_stopped(s->proc)) {
-            /* Stopped by job control: nothing runs. */
-            pf_agg_add_idle(s->tick.agg, 1);
-        } else if ((err = s->strategy->tick(&s->tick))) {
+        pf_agg_set_time(s->set->tmpl.agg, tick_at);
+        if ((err = tick_members(s, budget, &win_stopped)))
             break;
-        }
-        if (s->tick.nomem) {
-            err = PF_ERR_NOMEM;
-            break;
-        }
         s->stats.ticks++;
         s->stats.late += late;
-        if (s->opts.dump && s->tick.ready)
+        if (s->opts.dump && dump_done(s, tick_at - run_start))
             break;
-        if (s->tick.tick_no % 4096 == 0)
-            pf_tick_evict(&s->tick);
         if (s->opts.duration == 0 && s->stats.ticks > 0)
             break;
         tick++;
         at = at_next;
         at_next = next_jitter(&jitter_state);
         win_ticks++;
-        win_stopped += s->tick.tick_stop_ns;
-        s->tick.tick_stop_ns = 0;
         uint64_t now = pf_clock_now_ns();
         if (now - win_start >= CHECK_NS && win_ticks >= 100) {
             uint64_t next = start + tick * interval;
@@ -250,13 +296,14 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop)
             win_ticks = 0;
         }
         if (s->opts.between_ticks) {
+            const struct pf_target *T = first_target(s);
             struct pf_sampler_progress p = {
                 .elapsed = (double)(now - run_start) / 1e9,
                 .ticks = s->stats.ticks,
                 .interval = (double)interval / 1e9,
-                .py_major = s->target->version.major,
-                .py_minor = s->target->version.minor,
-                .py_micro = s->target->version.micro,
+                .py_major = T ? T->version.major : 0,
+                .py_minor = T ? T->version.minor : 0,
+                .py_micro = T ? T->version.micro : 0,
             };
             s->opts.between_ticks(s->opts.between_ticks_ctx, &p);
         }

@@ -30,7 +30,8 @@ pf_err pf_tick_init(struct pf_tick *t)
     pf_err err;
 
     t->ids = calloc(depth, sizeof(*t->ids));
-    t->stack = calloc(depth + 3, sizeof(*t->stack)); /* + thread, (truncated), (idle) */
+    /* + process, thread, (truncated), (idle) */
+    t->stack = calloc(depth + 4, sizeof(*t->stack));
     t->tstates = calloc(PF_MAX_THREADS, sizeof(*t->tstates));
     t->hist = calloc(PF_STOP_HIST_US + 1, sizeof(*t->hist));
     t->loop_scratch = calloc(PF_FRAME_RUNS_MAX + 1, sizeof(*t->loop_scratch));
@@ -531,6 +532,8 @@ static pf_err count_stack(struct pf_tick *t, pid_t tid, size_t depth, bool trunc
     size_t k = 0;
     pf_err err;
 
+    if (t->process_root)
+        t->stack[k++] = t->process_frame;
     if (t->opts.thread_roots) {
         char name[32] = "", label[64];
         pf_proc_thread_name(t->proc, tid, name, sizeof(name));
@@ -588,6 +591,9 @@ pf_err pf_tick_count(struct pf_tick *t, struct pf_thread_slot *slot, const struc
             .depth = depth,
             .truncated = truncated,
             .failed = why,
+            .process = t->process_root
+                           ? pf_intern_text(t->names, pf_intern_frame_get(t->names, t->process_frame)->name)
+                           : NULL,
         };
         t->opts.dump(t->opts.dump_ctx, &th);
         return PF_OK;

@@ -19,44 +19,118 @@
 
 #include "pyflame/base/limits.h"
 #include "pyflame/base/log.h"
+#include "pyflame/target/procstat.h"
 #include "proc_impl.h"
 
 struct task *pf_proc_find(struct pf_proc *p, pid_t tid)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (p->tasks[i].tid == tid)
-            return &p->tasks[i];
+    struct pf_tracer *tr = p->tr;
+    for (size_t i = 0; i < tr->n; i++)
+        if (tr->tasks[i].tid == tid)
+            return &tr->tasks[i];
     return NULL;
 }
 
 struct task *pf_proc_add(struct pf_proc *p, pid_t tid)
 {
+    struct pf_tracer *tr = p->tr;
     struct task *t = pf_proc_find(p, tid);
     if (t)
         return t;
-    if (p->n == p->cap) {
-        size_t cap = p->cap ? p->cap * 2 : 16;
-        struct task *v = realloc(p->tasks, cap * sizeof(*v));
+    if (tr->n == tr->cap) {
+        size_t cap = tr->cap ? tr->cap * 2 : 16;
+        struct task *v = realloc(tr->tasks, cap * sizeof(*v));
         if (!v)
             return NULL;
-        p->tasks = v;
-        p->cap = cap;
+        tr->tasks = v;
+        tr->cap = cap;
     }
-    t = &p->tasks[p->n++];
-    *t = (struct task){.tid = tid, .stat_fd = -1, .schedstat_fd = -1};
+    t = &tr->tasks[tr->n++];
+    *t = (struct task){.tid = tid, .proc = p, .stat_fd = -1, .schedstat_fd = -1};
     return t;
 }
 
 void pf_proc_drop(struct pf_proc *p, pid_t tid)
 {
+    struct pf_tracer *tr = p->tr;
     struct task *t = pf_proc_find(p, tid);
     if (t) {
         if (t->stat_fd >= 0)
             close(t->stat_fd);
         if (t->schedstat_fd >= 0)
             close(t->schedstat_fd);
-        *t = p->tasks[--p->n]; /* order does not matter */
+        *t = tr->tasks[--tr->n]; /* order does not matter */
     }
+}
+
+struct pf_proc *pf_proc_new_in(struct pf_tracer *tr, pid_t pid)
+{
+    struct pf_proc *p;
+    if (tr->nprocs == tr->capprocs) {
+        size_t cap = tr->capprocs ? tr->capprocs * 2 : 8;
+        struct pf_proc **v = realloc(tr->procs, cap * sizeof(*v));
+        if (!v)
+            return NULL;
+        tr->procs = v;
+        tr->capprocs = cap;
+    }
+    if (!(p = calloc(1, sizeof(*p))))
+        return NULL;
+    p->tr = tr;
+    p->pid = pid;
+    tr->procs[tr->nprocs++] = p;
+    return p;
+}
+
+struct pf_proc *pf_proc_new_root(pid_t pid, bool follow)
+{
+    struct pf_tracer *tr = calloc(1, sizeof(*tr));
+    struct pf_proc *p;
+    if (!tr)
+        return NULL;
+    tr->follow = follow;
+    tr->options = follow ? FOLLOW_OPTIONS : SEIZE_OPTIONS;
+    tr->handed_out = 1;
+    if (!(p = pf_proc_new_in(tr, pid))) {
+        free(tr);
+        return NULL;
+    }
+    return p;
+}
+
+void pf_proc_free_root(struct pf_proc *root)
+{
+    struct pf_tracer *tr = root->tr;
+    for (size_t i = 0; i < tr->nprocs; i++)
+        free(tr->procs[i]);
+    free(tr->procs);
+    free(tr->tasks);
+    free(tr);
+}
+
+/* The process record of pid, or NULL. */
+static struct pf_proc *proc_of(struct pf_tracer *tr, pid_t pid)
+{
+    for (size_t i = 0; i < tr->nprocs; i++)
+        if (tr->procs[i]->pid == pid && !tr->procs[i]->gone)
+            return tr->procs[i];
+    return NULL;
+}
+
+/* A thread we did not know of reports: a new thread of a traced process,
+ * or (--subprocesses) the first thread of a new process, whose creator's
+ * event may come after it. /proc says which: its thread group. */
+static struct task *adopt(struct pf_proc *p, pid_t tid)
+{
+    struct pf_tracer *tr = p->tr;
+    struct pf_proc *owner = p;
+    long tgid = 0;
+    if (tr->follow && pf_procstatus_value(tid, "Tgid", &tgid) && tgid > 0) {
+        owner = proc_of(tr, (pid_t)tgid);
+        if (!owner && !(owner = pf_proc_new_in(tr, (pid_t)tgid)))
+            return NULL;
+    }
+    return pf_proc_add(owner, tid);
 }
 
 static bool is_stop_signal(int sig)
@@ -71,16 +145,14 @@ void pf_proc_cont(struct task *t, int sig)
     ptrace(PTRACE_CONT, t->tid, 0, (void *)(intptr_t)sig);
 }
 
-/* Interpret one wait status. With `want_stop`, a stop of this thread is kept
- * for the caller; otherwise every stop is resumed as the target would
- * have continued without us. */
-enum outcome pf_proc_handle(struct pf_proc *p, pid_t tid, int status, bool want_stop)
+enum outcome pf_proc_handle(struct pf_proc *caller, pid_t tid, int status, bool want_stop)
 {
-    struct task *t = pf_proc_find(p, tid);
+    struct task *t = pf_proc_find(caller, tid);
 
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        pf_proc_drop(p, tid);
-        if (tid == p->pid) {
+        struct pf_proc *p = t ? t->proc : proc_of(caller->tr, tid);
+        pf_proc_drop(caller, tid);
+        if (p && tid == p->pid) {
             p->gone = true;
             p->have_status = true;
             p->status = status;
@@ -89,16 +161,12 @@ enum outcome pf_proc_handle(struct pf_proc *p, pid_t tid, int status, bool want_
     }
     if (!WIFSTOPPED(status))
         return RUNNING;
-    if (!t) {
-        /* A new thread can report its first stop before its creator
-         * reports the clone event. */
-        t = pf_proc_add(p, tid);
-        if (!t) {
-            int sig = (status >> 16) == 0 ? WSTOPSIG(status) : 0; /* the target's signal */
-            ptrace(PTRACE_CONT, tid, 0, (void *)(intptr_t)sig);
-            return RUNNING;
-        }
+    if (!t && !(t = adopt(caller, tid))) {
+        int sig = (status >> 16) == 0 ? WSTOPSIG(status) : 0; /* the target's signal */
+        ptrace(PTRACE_CONT, tid, 0, (void *)(intptr_t)sig);
+        return RUNNING;
     }
+    struct pf_proc *p = t->proc;
     int sig = WSTOPSIG(status);
     int event = status >> 16;
 
@@ -129,19 +197,49 @@ enum outcome pf_proc_handle(struct pf_proc *p, pid_t tid, int status, bool want_
         }
         pf_proc_cont(t, 0);
         return RUNNING;
-    case PTRACE_EVENT_CLONE: {
+    case PTRACE_EVENT_CLONE:
+    case PTRACE_EVENT_FORK:
+    case PTRACE_EVENT_VFORK: {
         unsigned long child = 0;
-        /* pf_proc_add() may move the task array: t is not valid after it. */
-        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child)
-            pf_proc_add(p, (pid_t)child);
+        /* The new thread, or process, is traced already (PTRACE_O_TRACE*);
+         * its first stop may have come before this event or come after.
+         * adopt() may move the task array: t is not valid after it. */
+        if (ptrace(PTRACE_GETEVENTMSG, tid, 0, &child) == 0 && child) {
+            if (event == PTRACE_EVENT_CLONE) {
+                if (!pf_proc_find(caller, (pid_t)child))
+                    adopt(p, (pid_t)child);
+            } else {
+                struct pf_proc *np = proc_of(p->tr, (pid_t)child);
+                if (!np)
+                    np = pf_proc_new_in(p->tr, (pid_t)child);
+                if (np && !pf_proc_find(caller, (pid_t)child))
+                    pf_proc_add(np, (pid_t)child);
+                /* A vfork child borrows its parent's memory until it
+                 * executes: what it would show is the parent's. */
+                if (np && event == PTRACE_EVENT_FORK && !np->exec_seen)
+                    np->forked_from = p;
+            }
+        }
         if (want_stop)
             return HELD;
         ptrace(PTRACE_CONT, tid, 0, 0);
         return RUNNING;
     }
     case PTRACE_EVENT_EXEC:
-        /* Every address we know belongs to the old image. */
+        /* Every address we know belongs to the old image. The other
+         * threads are gone, and the one that called execve now has the
+         * process's PID (ptrace(2), "execve(2) under ptrace"): keep only
+         * that one. */
         p->exec_seen = true;
+        p->forked_from = NULL;
+        if (p->tr->follow) {
+            for (size_t i = p->tr->n; i-- > 0;) {
+                struct task *o = &p->tr->tasks[i];
+                if (o->proc == p && o->tid != tid && o->tid != p->pid)
+                    pf_proc_drop(p, o->tid);
+            }
+            t = pf_proc_find(p, tid);
+        }
         if (want_stop)
             return EXECED;
         pf_proc_cont(t, 0);
@@ -172,62 +270,148 @@ static void drain(struct pf_proc *p)
     }
 }
 
-/* Seize every thread, re-listing /proc/PID/task until no new one shows up:
- * threads may be created while we go. */
-pf_err pf_proc_attach(pid_t pid, struct pf_diag *diag, struct pf_proc **out)
+/* Seize every thread of p, re-listing /proc/PID/task until no new one
+ * shows up: threads may be created while we go. Its first thread is
+ * seized already. */
+static pf_err seize_threads(struct pf_proc *p, struct pf_diag *diag)
 {
-    struct pf_proc *p;
     char path[64];
     bool added = true;
+
+    snprintf(path, sizeof(path), "/proc/%d/task", (int)p->pid);
+    for (int round = 0; added && round < 100; round++) {
+        DIR *d = opendir(path);
+        struct dirent *de;
+        added = false;
+        if (!d)
+            return pf_diag_errno(diag, PF_ERR_NOPROC, errno, "cannot list %s", path);
+        while ((de = readdir(d))) {
+            pid_t tid = (pid_t)atoi(de->d_name);
+            if (tid <= 0 || pf_proc_find(p, tid))
+                continue;
+            if (p->tr->n >= PF_MAX_TASKS)
+                break;
+            if (ptrace(PTRACE_SEIZE, tid, 0, (void *)p->tr->options) != 0)
+                continue; /* it exited meanwhile */
+            if (!pf_proc_add(p, tid)) {
+                closedir(d);
+                return PF_ERR_NOMEM;
+            }
+            added = true;
+        }
+        closedir(d);
+    }
+    return PF_OK;
+}
+
+/* --subprocesses, at attach: every descendant of the root that exists now,
+ * found from /proc (each process's parent, field 4 of its stat), parents
+ * before children. Those born from now on are seized by the kernel
+ * (PTRACE_O_TRACEFORK): a child born while we go is either listed here or
+ * reported by an event, and seizing it twice fails harmlessly. */
+static pf_err seize_descendants(struct pf_proc *root, struct pf_diag *diag)
+{
+    struct pf_tracer *tr = root->tr;
+    for (size_t done = 0; done < tr->nprocs; done++) {
+        pid_t parent = tr->procs[done]->pid;
+        DIR *d = opendir("/proc");
+        struct dirent *de;
+        if (!d)
+            return pf_diag_errno(diag, PF_ERR_IO, errno, "cannot list /proc");
+        while ((de = readdir(d))) {
+            pid_t pid = (pid_t)atoi(de->d_name);
+            char stat[512];
+            unsigned long long ppid;
+            if (pid <= 0 || proc_of(tr, pid) || pf_procstat_read(pid, stat, sizeof(stat)) ||
+                !pf_procstat_field(stat, 4, &ppid) || (pid_t)ppid != parent)
+                continue;
+            if (ptrace(PTRACE_SEIZE, pid, 0, (void *)tr->options) != 0)
+                continue; /* gone, or seized by the kernel already: its event tells */
+            struct pf_proc *p = pf_proc_new_in(tr, pid);
+            pf_err err;
+            if (!p || !pf_proc_add(p, pid)) {
+                closedir(d);
+                return PF_ERR_NOMEM;
+            }
+            if ((err = seize_threads(p, NULL)) == PF_ERR_NOMEM) {
+                closedir(d);
+                return err;
+            }
+        }
+        closedir(d);
+    }
+    return PF_OK;
+}
+
+pf_err pf_proc_attach(pid_t pid, bool follow, struct pf_diag *diag, struct pf_proc **out)
+{
+    struct pf_proc *p;
     pf_err err;
 
     if (pid <= 0)
         return pf_diag_set(diag, PF_ERR_USAGE, "invalid PID %d", (int)pid);
     if (pid == getpid())
         return pf_diag_set(diag, PF_ERR_USAGE, "pyflame cannot profile itself");
-    if (!(p = calloc(1, sizeof(*p))))
+    if (!(p = pf_proc_new_root(pid, follow)))
         return PF_ERR_NOMEM;
-    p->pid = pid;
-    if (ptrace(PTRACE_SEIZE, pid, 0, (void *)(intptr_t)SEIZE_OPTIONS) != 0) {
+    if (ptrace(PTRACE_SEIZE, pid, 0, (void *)p->tr->options) != 0) {
         err = pf_proc_explain_seize_failure(pid, errno, diag);
-        free(p);
+        pf_proc_detach(p);
         return err;
     }
     if (!pf_proc_add(p, pid)) {
         err = PF_ERR_NOMEM;
         goto fail;
     }
-    snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
-    for (int round = 0; added && round < 100; round++) {
-        DIR *d = opendir(path);
-        struct dirent *de;
-        added = false;
-        if (!d) {
-            err = pf_diag_errno(diag, PF_ERR_NOPROC, errno, "cannot list %s", path);
-            goto fail;
-        }
-        while ((de = readdir(d))) {
-            pid_t tid = (pid_t)atoi(de->d_name);
-            if (tid <= 0 || pf_proc_find(p, tid))
-                continue;
-            if (p->n >= PF_MAX_TASKS)
-                break;
-            if (ptrace(PTRACE_SEIZE, tid, 0, (void *)(intptr_t)SEIZE_OPTIONS) != 0)
-                continue; /* it exited meanwhile */
-            if (!pf_proc_add(p, tid)) {
-                closedir(d);
-                err = PF_ERR_NOMEM;
-                goto fail;
-            }
-            added = true;
-        }
-        closedir(d);
-    }
+    if ((err = seize_threads(p, diag)))
+        goto fail;
+    if (follow && (err = seize_descendants(p, diag)))
+        goto fail;
     *out = p;
     return PF_OK;
 fail:
     pf_proc_detach(p);
     return err;
+}
+
+struct pf_proc *pf_proc_next_new(struct pf_proc *root)
+{
+    struct pf_tracer *tr = root->tr;
+    return tr->handed_out < tr->nprocs ? tr->procs[tr->handed_out++] : NULL;
+}
+
+void pf_proc_release(struct pf_proc *p)
+{
+    struct pf_tracer *tr = p->tr;
+    if (!p->gone || p == tr->procs[0])
+        return;
+    for (size_t i = 0; i < tr->nprocs; i++)
+        if (tr->procs[i]->forked_from == p)
+            tr->procs[i]->forked_from = NULL;
+    for (size_t i = 1; i < tr->nprocs; i++)
+        if (tr->procs[i] == p) {
+            memmove(&tr->procs[i], &tr->procs[i + 1], (tr->nprocs - i - 1) * sizeof(*tr->procs));
+            tr->nprocs--;
+            if (i < tr->handed_out)
+                tr->handed_out--;
+            free(p);
+            return;
+        }
+}
+
+struct pf_proc *pf_proc_forked_from(const struct pf_proc *p)
+{
+    return p->forked_from && !p->forked_from->gone ? p->forked_from : NULL;
+}
+
+bool pf_proc_execed(const struct pf_proc *p)
+{
+    return p->exec_seen;
+}
+
+bool pf_proc_gone(const struct pf_proc *p)
+{
+    return p->gone;
 }
 
 void pf_proc_exec_seen_ok(struct pf_proc *p)
@@ -247,13 +431,28 @@ static int64_t ns_until(const struct timespec *deadline)
     return (int64_t)(deadline->tv_sec - now.tv_sec) * 1000000000 + (deadline->tv_nsec - now.tv_nsec);
 }
 
+/* What pf_proc_wait reports of the run: alone, p's exit or exec ends it;
+ * with --subprocesses a launched command's exit does, and when attached
+ * the exit of the whole tree (an exec is the sampler's to handle). */
+static pf_err run_state(const struct pf_proc *p)
+{
+    const struct pf_tracer *tr = p->tr;
+    if (!tr->follow)
+        return p->gone ? PF_ERR_EXITED : p->exec_seen ? PF_ERR_EXEC : PF_OK;
+    if (p->launched)
+        return p->gone ? PF_ERR_EXITED : PF_OK;
+    for (size_t i = 0; i < tr->nprocs; i++)
+        if (!tr->procs[i]->gone)
+            return PF_OK;
+    return PF_ERR_EXITED;
+}
+
 pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline)
 {
+    pf_err err;
     drain(p);
-    if (p->gone)
-        return PF_ERR_EXITED;
-    if (p->exec_seen)
-        return PF_ERR_EXEC;
+    if ((err = run_state(p)))
+        return err;
     int64_t ns = ns_until(deadline);
     if (ns <= 0)
         return PF_OK;
@@ -265,11 +464,7 @@ pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline)
      * a handled signal (SIGINT, SIGTERM) arrives. */
     sigtimedwait(&set, NULL, &ts);
     drain(p);
-    if (p->gone)
-        return PF_ERR_EXITED;
-    if (p->exec_seen)
-        return PF_ERR_EXEC;
-    return PF_OK;
+    return run_state(p);
 }
 
 /* A wait status of the thread pf_proc_stop_thread waits for: true when
@@ -497,22 +692,28 @@ pf_err pf_proc_resume_thread(struct pf_proc *p, pid_t tid)
 
 bool pf_proc_has_thread(const struct pf_proc *p, pid_t tid)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (p->tasks[i].tid == tid)
-            return true;
+    const struct pf_tracer *tr = p->tr;
+    for (size_t i = 0; i < tr->n; i++)
+        if (tr->tasks[i].tid == tid)
+            return tr->tasks[i].proc == p;
     return false;
 }
 
 size_t pf_proc_thread_count(const struct pf_proc *p)
 {
-    return p->n;
+    const struct pf_tracer *tr = p->tr;
+    size_t n = 0;
+    for (size_t i = 0; i < tr->n; i++)
+        n += tr->tasks[i].proc == p;
+    return n;
 }
 
 bool pf_proc_group_stopped(const struct pf_proc *p)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (p->tasks[i].tid == p->pid)
-            return p->tasks[i].group_stop;
+    const struct pf_tracer *tr = p->tr;
+    for (size_t i = 0; i < tr->n; i++)
+        if (tr->tasks[i].tid == p->pid)
+            return tr->tasks[i].group_stop;
     return false;
 }
 
@@ -527,12 +728,15 @@ void pf_proc_detach(struct pf_proc *p)
 {
     if (!p)
         return;
+    struct pf_tracer *tr = p->tr;
     /* PTRACE_DETACH needs the thread in a ptrace-stop: stop, then detach
-     * with whatever signal it was about to receive. New threads may appear
-     * meanwhile (clone events), so repeat until none is left. */
-    for (int round = 0; p->n > 0 && round < 1000; round++) {
-        pid_t tid = p->tasks[p->n - 1].tid;
-        struct task *t = &p->tasks[p->n - 1];
+     * with whatever signal it was about to receive. New threads, and with
+     * --subprocesses new processes, may appear meanwhile (their events are
+     * drained in between), so repeat until none is left. Every process of
+     * the tree is let go, whichever one p is. */
+    for (int round = 0; tr->n > 0 && round < 100000; round++) {
+        pid_t tid = tr->tasks[tr->n - 1].tid;
+        struct task *t = &tr->tasks[tr->n - 1];
         if (t->group_stop) {
             /* In a LISTEN: interrupt to get a ptrace-stop; it stays in the
              * job-control stop after the detach. */
@@ -547,12 +751,11 @@ void pf_proc_detach(struct pf_proc *p)
         pf_proc_drop(p, tid);
         drain(p);
     }
-    for (size_t i = 0; i < p->n; i++) {
-        if (p->tasks[i].stat_fd >= 0)
-            close(p->tasks[i].stat_fd);
-        if (p->tasks[i].schedstat_fd >= 0)
-            close(p->tasks[i].schedstat_fd);
+    for (size_t i = 0; i < tr->n; i++) {
+        if (tr->tasks[i].stat_fd >= 0)
+            close(tr->tasks[i].stat_fd);
+        if (tr->tasks[i].schedstat_fd >= 0)
+            close(tr->tasks[i].schedstat_fd);
     }
-    free(p->tasks);
-    free(p);
+    pf_proc_free_root(p);
 }

@@ -11,12 +11,11 @@
 #include "proc_impl.h"
 
 /* pread a /proc/PID/task/TID file through a cached descriptor. */
-static pf_err read_task_file(struct pf_proc *p, struct task *t, int *fd, const char *name, char *buf,
-                             size_t cap)
+static pf_err read_task_file(const struct task *t, int *fd, const char *name, char *buf, size_t cap)
 {
     if (*fd < 0) {
         char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)p->pid, (int)t->tid, name);
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/%s", (int)t->proc->pid, (int)t->tid, name);
         *fd = open(path, O_RDONLY | O_CLOEXEC);
         if (*fd < 0)
             return pf_err_from_errno(errno);
@@ -37,7 +36,7 @@ pf_err pf_proc_thread_state(struct pf_proc *p, pid_t tid, char *state)
 
     if (!t)
         return PF_ERR_NOPROC;
-    if ((err = read_task_file(p, t, &t->stat_fd, "stat", buf, sizeof(buf))))
+    if ((err = read_task_file(t, &t->stat_fd, "stat", buf, sizeof(buf))))
         return err;
     return pf_procstat_state(buf, state) ? PF_OK : PF_ERR_CORRUPT;
 }
@@ -51,7 +50,7 @@ pf_err pf_proc_thread_runs(struct pf_proc *p, pid_t tid, uint64_t *runs)
 
     if (!t)
         return PF_ERR_NOPROC;
-    if ((err = read_task_file(p, t, &t->schedstat_fd, "schedstat", buf, sizeof(buf))))
+    if ((err = read_task_file(t, &t->schedstat_fd, "schedstat", buf, sizeof(buf))))
         return err;
     /* "run_ns wait_ns timeslices" (Documentation/scheduler/sched-stats.rst) */
     if (sscanf(buf, "%llu %llu %llu", &run_ns, &wait_ns, &count) != 3)
@@ -68,7 +67,7 @@ pf_err pf_proc_thread_name(struct pf_proc *p, pid_t tid, char *buf, size_t cap)
         return PF_ERR_NOPROC;
     if (!t->comm[0]) {
         char path[64];
-        snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)p->pid, (int)tid);
+        snprintf(path, sizeof(path), "/proc/%d/task/%d/comm", (int)t->proc->pid, (int)tid);
         int fd = open(path, O_RDONLY | O_CLOEXEC);
         if (fd < 0)
             return pf_err_from_errno(errno);

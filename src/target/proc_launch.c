@@ -9,8 +9,8 @@
 
 #include "proc_impl.h"
 
-pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag *diag,
-                      struct pf_proc **out)
+pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, bool follow,
+                      struct pf_diag *diag, struct pf_proc **out)
 {
     int go[2], report[2];
     struct pf_proc *p;
@@ -58,16 +58,15 @@ pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag 
     }
     close(go[0]);
     close(report[1]);
-    if (!(p = calloc(1, sizeof(*p)))) {
+    if (!(p = pf_proc_new_root(child, follow))) {
         close(go[1]);
         close(report[0]);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
         return PF_ERR_NOMEM;
     }
-    p->pid = child;
     p->launched = true;
-    if (ptrace(PTRACE_SEIZE, child, 0, (void *)(intptr_t)SEIZE_OPTIONS) != 0 || !pf_proc_add(p, child)) {
+    if (ptrace(PTRACE_SEIZE, child, 0, (void *)p->tr->options) != 0 || !pf_proc_add(p, child)) {
         err = pf_proc_find(p, child) || errno != ENOMEM
                   ? pf_diag_errno(diag, PF_ERR_PERM, errno, "ptrace(PTRACE_SEIZE) of the launched command")
                   : PF_ERR_NOMEM;
@@ -75,8 +74,7 @@ pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag 
         close(report[0]);
         kill(child, SIGKILL);
         waitpid(child, NULL, 0);
-        free(p->tasks);
-        free(p);
+        pf_proc_free_root(p);
         return err;
     }
     close(go[1]); /* let the child exec */
@@ -90,8 +88,7 @@ pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag 
         int status;
         while (waitpid(child, &status, __WALL) > 0 && !WIFEXITED(status) && !WIFSIGNALED(status))
             ptrace(PTRACE_CONT, child, 0, 0);
-        free(p->tasks);
-        free(p);
+        pf_proc_free_root(p);
         return pf_diag_errno(diag, child_errno == ENOENT ? PF_ERR_NOTFOUND : PF_ERR_IO, child_errno,
                              "cannot run %s", argv[0]);
     }

@@ -25,19 +25,23 @@ void pf_proc_read_tls(struct task *t)
 
 pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls)
 {
-    for (size_t i = 0; i < p->n; i++)
-        if (p->tasks[i].tls_known && p->tasks[i].tls == tls)
-            return p->tasks[i].tid;
+    struct pf_tracer *tr = p->tr;
+    /* Only p's threads: a forked child's threads sit at the addresses of
+     * its parent's. */
+    for (size_t i = 0; i < tr->n; i++)
+        if (tr->tasks[i].proc == p && tr->tasks[i].tls_known && tr->tasks[i].tls == tls)
+            return tr->tasks[i].tid;
     /* Learn the TLS base of threads we have not seen stopped yet (threads
      * that existed when we attached). Each is stopped once, for one read. */
-    pid_t *unknown = malloc(p->n * sizeof(*unknown) + 1);
+    pid_t *unknown = malloc(tr->n * sizeof(*unknown) + 1);
     size_t nunknown = 0;
     pid_t found = 0;
     if (!unknown)
         return 0;
-    for (size_t i = 0; i < p->n; i++)
-        if (!p->tasks[i].tls_known && !p->tasks[i].tls_tried && !p->tasks[i].group_stop)
-            unknown[nunknown++] = p->tasks[i].tid;
+    for (size_t i = 0; i < tr->n; i++)
+        if (tr->tasks[i].proc == p && !tr->tasks[i].tls_known && !tr->tasks[i].tls_tried &&
+            !tr->tasks[i].group_stop)
+            unknown[nunknown++] = tr->tasks[i].tid;
     for (size_t i = 0; i < nunknown && !found; i++) {
         if (pf_proc_stop_thread(p, unknown[i]) != PF_OK)
             continue;

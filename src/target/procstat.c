@@ -78,3 +78,27 @@ bool pf_procstatus_value(pid_t pid, const char *key, long *value)
     fclose(f);
     return found;
 }
+
+size_t pf_procstat_cmdline(pid_t pid, char *buf, size_t cap)
+{
+    char path[64];
+    size_t n = 0;
+
+    if (cap == 0)
+        return 0;
+    buf[0] = '\0';
+    snprintf(path, sizeof(path), "/proc/%d/cmdline", (int)pid);
+    FILE *f = fopen(path, "re");
+    if (!f)
+        return 0;
+    n = fread(buf, 1, cap - 1, f);
+    fclose(f);
+    /* Arguments are NUL-separated, with a NUL after the last. */
+    while (n > 0 && buf[n - 1] == '\0')
+        n--;
+    for (size_t i = 0; i < n; i++)
+        if (buf[i] == '\0' || buf[i] == '\n' || buf[i] == '\t')
+            buf[i] = ' ';
+    buf[n] = '\0';
+    return n;
+}

@@ -118,7 +118,7 @@ static int start(void **state, int mode)
         _exit(0);
     }
     usleep(50000); /* let it reach its loop */
-    if (pf_proc_attach(fx->child, &diag, &fx->proc) != PF_OK)
+    if (pf_proc_attach(fx->child, false, &diag, &fx->proc) != PF_OK)
         fail_msg("attach: %s", diag.msg);
     assert_int_equal(pf_mem_open_pid(fx->child, &fx->mem), PF_OK);
     assert_int_equal(pf_intern_new(&fx->names), PF_OK);

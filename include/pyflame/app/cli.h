@@ -32,6 +32,7 @@ struct pf_options {
     bool native;        /* --native */
     bool jitter;        /* true unless --no-jitter */
     bool nonblocking;   /* --nonblocking */
+    bool subprocesses;  /* --subprocesses: the process and its descendants */
     const char *format; /* -f/--format, --flamechart; NULL: from -o's extension, else collapsed */
     bool sort_own;      /* --sort=own (table) */
     bool table_lines;   /* --table-lines (table) */

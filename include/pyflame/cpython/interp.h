@@ -28,11 +28,16 @@ struct pf_target {
     char elf_path[PATH_MAX]; /* the file that holds the runtime, as the target maps it */
     char how[128];           /* which clue located the runtime (symbol, section) */
     /* 3.13+: the layout built from the target's own _Py_DebugOffsets. When
-     * used, `layout` points here, so a discovered pf_target is used where
-     * pf_interp_discover (discover.h) wrote it and never copied by value. */
+     * used, `layout` points here, so a pf_target is never copied by value:
+     * pf_target_copy does it. */
     struct pf_layout own_layout;
     char layout_source[64]; /* where the layout came from, for messages */
 };
+
+/* Copy a target (its layout pointer kept pointing into the copy): how
+ * discovery hands its result out, and how a process forked from a known
+ * one takes its parent's (the same image at the same addresses). */
+void pf_target_copy(struct pf_target *dst, const struct pf_target *src);
 
 /* The main interpreter's address. PF_ERR_NOTREADY while the runtime has no
  * interpreter yet (early start-up, or finalisation). */

@@ -95,6 +95,7 @@ struct pf_thread_stack {
     size_t depth;
     bool truncated;
     enum pf_fail_reason failed; /* PF_FAIL__COUNT when the stack was read */
+    const char *process;        /* --subprocesses: "(process PID COMMAND)", else NULL */
 };
 
 #endif

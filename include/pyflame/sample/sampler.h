@@ -19,6 +19,7 @@ PF_IN_LAYER(SAMPLE, "pyflame/sample/sampler.h");
 #include <stdint.h>
 
 #include "pyflame/profile/agg.h"
+#include "pyflame/sample/procset.h"
 #include "pyflame/base/error.h"
 #include "pyflame/base/intern.h"
 #include "pyflame/cpython/interp.h"
@@ -43,6 +44,9 @@ struct pf_sampler_opts {
     bool native;           /* --native: native frames merged with the Python frames */
     bool jitter;           /* each tick at a random instant of its interval (false: --no-jitter) */
     bool nonblocking;      /* --nonblocking: never stop the target; torn reads are failures */
+    bool subprocesses;     /* --subprocesses: the root's tree (procset.h) */
+    bool launched;         /* -t: the run ends with the command (with subprocesses) */
+    const char *abi;       /* --abi, or NULL: for processes of the tree */
     /* Called between ticks, while the target runs (main writes flushes and
      * the progress line there), or NULL. */
     void (*between_ticks)(void *ctx, const struct pf_sampler_progress *p);
@@ -78,21 +82,25 @@ struct pf_sampler_stats {
     uint64_t native_merge_ns;   /* time spent naming and merging them (after it) */
     double elapsed;           /* seconds from the start of the schedule to the end */
     pf_err end;               /* why the loop ended: PF_OK (time or signal), EXITED, EXEC */
+    struct pf_procset_counts processes; /* --subprocesses: processes seen, profiled, skipped */
 };
 
 struct pf_sampler;
 
-/* A sampler of the target ready.h found; target, proc, mem, names and agg
- * are borrowed and must outlive it. diag is filled when --native's
- * unwinder cannot be set up. */
-pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, const struct pf_target *target,
+/* A sampler of the target ready.h found, or with opts->subprocesses of the
+ * tree under proc (mem and target NULL: procset.h finds each process).
+ * proc, mem, target, names and agg are borrowed and must outlive it. diag
+ * is filled when --native's unwinder cannot be set up. */
+pf_err pf_sampler_new(struct pf_proc *proc, struct pf_mem *mem, struct pf_target *target,
                       struct pf_intern *names, struct pf_agg *agg,
                       const struct pf_sampler_opts *opts, struct pf_diag *diag,
                       struct pf_sampler **out);
 void pf_sampler_free(struct pf_sampler *s);
 
 /* Sample until the duration is over, *stop becomes non-zero, or the target
- * ends or execs (stats.end says which). The target is left running. */
+ * ends or execs (stats.end says which). The target is left running.
+ * PF_ERR_NOTPYTHON: --subprocesses, attached, and no process of the tree
+ * is CPython. */
 pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop);
 
 /* Statistics so far (complete after pf_sampler_run). Borrowed. */

@@ -134,6 +134,9 @@ struct pf_tick {
     size_t runs_n;
     uint64_t *loop_scratch;
     uint32_t idle_frame, truncated_frame;
+    /* --subprocesses: every stack's root, "(process PID COMMAND)" */
+    bool process_root;
+    uint32_t process_frame;
 
     /* stop time */
     uint64_t stop_budget_ns; /* longest wait for a stop (the sampler sets it) */

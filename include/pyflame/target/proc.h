@@ -4,6 +4,12 @@
  * re-injects every signal the target receives, keeps job-control stops
  * stopped (PTRACE_LISTEN), and detaches. It does not read Python memory.
  *
+ * With `follow` (--subprocesses) it traces a process tree: every
+ * descendant at attach (from /proc), and every process born after
+ * (PTRACE_O_TRACEFORK/VFORK), each a struct pf_proc of its own that
+ * pf_proc_next_new hands out. The one given by attach or launch is the
+ * root: pf_proc_wait and pf_proc_detach take it and act on the whole tree.
+ *
  * The caller must keep SIGCHLD blocked: pf_proc_wait waits for it with
  * sigtimedwait. */
 #ifndef PYFLAME_PROC_H
@@ -21,14 +27,35 @@ PF_IN_LAYER(TARGET, "pyflame/target/proc.h");
 
 struct pf_proc;
 
-/* Seize every thread of pid. */
-pf_err pf_proc_attach(pid_t pid, struct pf_diag *diag, struct pf_proc **out);
+/* Seize every thread of pid (and with follow, of its descendants). */
+pf_err pf_proc_attach(pid_t pid, bool follow, struct pf_diag *diag, struct pf_proc **out);
 
 /* Start argv[0] (searched in PATH) as a traced child; returns once it has
  * executed the program. With stdout_to_stderr, the child's stdout is its
  * stderr, so the profile on our stdout stays clean. */
-pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, struct pf_diag *diag,
-                      struct pf_proc **out);
+pf_err pf_proc_launch(char *const argv[], bool stdout_to_stderr, bool follow,
+                      struct pf_diag *diag, struct pf_proc **out);
+
+/* follow: the next process of the tree not handed out yet (found at
+ * attach, or born since), or NULL. Owned by the root: valid until
+ * pf_proc_release or pf_proc_detach. */
+struct pf_proc *pf_proc_next_new(struct pf_proc *root);
+
+/* Whether p has exited; whether it has executed a new program since the
+ * last pf_proc_exec_seen_ok (with follow, an exec does not end the run:
+ * the process is read anew). */
+bool pf_proc_gone(const struct pf_proc *p);
+bool pf_proc_execed(const struct pf_proc *p);
+
+/* follow: the live process whose fork() made p while traced, as long as p
+ * has not executed a new program (its memory is a copy of that one's, at
+ * the same addresses); else NULL. Not for vfork: a vfork child borrows
+ * its parent's memory. */
+struct pf_proc *pf_proc_forked_from(const struct pf_proc *p);
+
+/* follow: done with p, which has exited: its record is freed. No-op for
+ * the root or a live process. */
+void pf_proc_release(struct pf_proc *p);
 
 pid_t pf_proc_pid(const struct pf_proc *p);
 
@@ -39,7 +66,9 @@ void pf_proc_exec_seen_ok(struct pf_proc *p);
 
 /* Handle pending ptrace events, then wait for more until `deadline`
  * (CLOCK_MONOTONIC), a signal to us, or an event. Returns PF_ERR_EXITED once
- * the target is gone and PF_ERR_EXEC once it has executed a new program. */
+ * the target is gone and PF_ERR_EXEC once it has executed a new program.
+ * With follow: PF_ERR_EXITED once a launched root is gone, or, attached,
+ * every process of the tree; never PF_ERR_EXEC. */
 pf_err pf_proc_wait(struct pf_proc *p, const struct timespec *deadline);
 
 /* Handle the ptrace events already reported, without waiting: a stop that
@@ -71,7 +100,7 @@ pf_err pf_proc_stop_threads(struct pf_proc *p, const pid_t *tids, size_t n, unsi
  * to read it. */
 pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls);
 
-/* Is tid a live thread of the target? */
+/* Is tid a live thread of p (not of another process of the tree)? */
 bool pf_proc_has_thread(const struct pf_proc *p, pid_t tid);
 
 /* The kernel's scheduling state of a thread ('R' running, 'S' sleeping,
@@ -94,8 +123,9 @@ bool pf_proc_group_stopped(const struct pf_proc *p);
 /* Raw wait status of the target's exit, if we saw it. */
 bool pf_proc_exit_status(const struct pf_proc *p, int *status);
 
-/* Detach from every thread, leaving each as it was (running, or stopped by
- * job control), re-injecting any signal we held. Then free. Accepts NULL. */
+/* Detach from every thread of every process, leaving each as it was
+ * (running, or stopped by job control), re-injecting any signal we held.
+ * Then free. Takes the root; accepts NULL. */
 void pf_proc_detach(struct pf_proc *p);
 
 #endif

@@ -32,4 +32,9 @@ bool pf_procstat_field(const char *text, int field, unsigned long long *value);
  * when the file or the key is missing. */
 bool pf_procstatus_value(pid_t pid, const char *key, long *value);
 
+/* /proc/PID/cmdline as one line (arguments joined by spaces, cut at
+ * cap - 1 bytes) into buf; its length, 0 when unknown or empty (a kernel
+ * thread, a zombie). */
+size_t pf_procstat_cmdline(pid_t pid, char *buf, size_t cap);
+
 #endif
