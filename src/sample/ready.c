@@ -35,7 +35,7 @@ pf_err pf_ready_wait(struct pf_proc *proc, const struct pf_ready_opts *o,
 {
     uint64_t started = pf_clock_now_ns();
     uint64_t poll = (uint64_t)(o->poll * 1e9);
-    bool seen_runtime = false;
+    bool seen_runtime = false, seen_starting = false;
     struct pf_diag last = {{0}};
     pf_err err;
 
@@ -45,10 +45,15 @@ pf_err pf_ready_wait(struct pf_proc *proc, const struct pf_ready_opts *o,
         struct pf_diag now = {{0}};
         err = pf_interp_discover(pf_proc_pid(proc), o->abi, &now, out);
         /* A process that exits while we look shows no files, or no
-         * mappings at all: a runtime seen before says more than that. */
+         * mappings at all: a runtime seen before says more than that. And
+         * a process we waited for while it was starting, that ages out of
+         * its start-up with still no runtime, is best told as such. */
         if (err == PF_ERR_NOTREADY)
             seen_runtime = true;
-        if (err == PF_OK || err == PF_ERR_NOTREADY || !seen_runtime)
+        bool aged_out = err == PF_ERR_NOTPYTHON && seen_starting;
+        if (err == PF_ERR_STARTING)
+            seen_starting = true;
+        if (err == PF_OK || err == PF_ERR_NOTREADY || (!seen_runtime && !aged_out))
             last = now;
         if (err == PF_OK)
             return PF_OK;

@@ -387,6 +387,14 @@ pf_err pf_tick_resolve(struct pf_tick *t, struct pf_thread_slot *slot)
             tid = pf_proc_tid_by_tls(t->proc, id);
         }
     }
+    if ((tid <= 0 || !pf_proc_has_thread(t->proc, tid)) && slot->tstate_addr == t->holder &&
+        pf_proc_thread_count(t->proc) == 1) {
+        /* A process forked by C code that did not tell CPython (uWSGI's
+         * workers): its thread state still names the forking process's
+         * thread. It has one OS thread, so the GIL holder's code runs on
+         * that one. */
+        tid = pf_proc_pid(t->proc);
+    }
     if (tid <= 0 || !pf_proc_has_thread(t->proc, tid))
         return PF_ERR_NOTFOUND;
     slot->tid = tid;

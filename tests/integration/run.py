@@ -94,7 +94,7 @@ def thread_states(pid):
     return states
 
 
-SUMMARY = re.compile(r"pyflame: (\d+) samples in ([\d.]+) s \(([\d.]+)/s, requested ([\d.]+)/s\): "
+SUMMARY = re.compile(r"pyflame: (\d+) (?:samples|ticks) in ([\d.]+) s \(([\d.]+)/s, requested ([\d.]+)/s\): "
                      r"(\d+) with a stack, (\d+) idle, (\d+) failed(?: \(([^)]*)\))?")
 
 

@@ -634,6 +634,30 @@ static void gil_tid_from_struct_pthread(void **state)
     expect_all_resumed(fx);
 }
 
+/* 3.11+: a process forked by C code that did not tell CPython (uWSGI's
+ * workers) keeps the forking thread's TID in its thread state. With one OS
+ * thread left, the GIL holder's stack is that thread's; with more, which
+ * one it is cannot be known, and the sample fails rather than guess. */
+static void gil_stale_native_thread_id(void **state)
+{
+    struct fixture *fx = *state;
+    const struct pf_layout *L = fx->L;
+
+    if (!L->tstate.native_thread_id.width)
+        skip();
+    set_field(fx, ts(0), L->tstate.native_thread_id, 4242); /* not a thread of ours */
+    fx->proc->threads[1].gone = true;
+    start(fx, (struct pf_tick_opts){0});
+    tick(fx, &pf_strategy_gil);
+    expect_failed(fx, PF_FAIL_NO_THREAD, 1); /* threads 0 and 2 live */
+    expect_stops(fx, "");
+    fx->proc->threads[2].gone = true; /* now one: 101, the process's first */
+    tick(fx, &pf_strategy_gil);
+    expect_stacks(fx, 1, S0, NULL);
+    expect_stops(fx, "101:1");
+    expect_all_resumed(fx);
+}
+
 /* ---- --threads ---- */
 
 static const struct pf_tick_opts THREADS = {.all_threads = true};
@@ -866,6 +890,7 @@ int main(void)
             T(gil_holder_vanishes),
             T(gil_too_slow_stop),
             T(gil_tid_from_struct_pthread),
+    T(gil_stale_native_thread_id),
             T(threads_reads_every_thread),
             T(threads_stops_a_moving_thread),
             T(threads_sleeper_that_ran),
