@@ -195,7 +195,8 @@ static void print_stats(const struct pf_sampler_stats *st, enum pf_priority ran_
     getrusage(RUSAGE_SELF, &ru);
     double cpu = (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) +
                  (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1e6;
-    uint64_t samples = st->thread_samples ? st->thread_samples : st->ticks;
+    /* A sample: a thread read (--threads), else a process read at a tick. */
+    uint64_t samples = st->thread_samples ? st->thread_samples : st->process_ticks;
     fprintf(stderr,
             "pyflame: stats: ticks=%llu samples=%llu late=%llu thinned=%llu dropped=%llu "
             "interval_s=%g elapsed_s=%.3f stopped_samples=%llu stop_us_median=%.1f "

@@ -147,8 +147,9 @@ static uint64_t in_interval(uint64_t fraction, uint64_t interval)
 }
 
 /* One tick of every process being read: each through the strategy, one
- * after another (each stops only its own threads). */
-static pf_err tick_members(struct pf_sampler *s, uint64_t budget, uint64_t *stopped_ns)
+ * after another (each stops only its own threads). *held_ns: the longest
+ * any one process was held. */
+static pf_err tick_members(struct pf_sampler *s, uint64_t budget, uint64_t *held_ns)
 {
     for (size_t i = 0; i < s->set->n; i++) {
         struct pf_member *m = s->set->v[i];
@@ -158,6 +159,7 @@ static pf_err tick_members(struct pf_sampler *s, uint64_t budget, uint64_t *stop
             continue;
         t->stop_budget_ns = budget;
         t->tick_no++;
+        s->stats.process_ticks++;
         if (pf_proc_group_stopped(m->proc))
             pf_agg_add_idle(t->agg, 1); /* stopped by job control: nothing runs */
         else
@@ -171,7 +173,10 @@ static pf_err tick_members(struct pf_sampler *s, uint64_t budget, uint64_t *stop
             return err;
         if (t->nomem)
             return PF_ERR_NOMEM;
-        *stopped_ns += t->tick_stop_ns;
+        /* Each process is held only while its own threads are read: the
+         * schedule's guard is how long any one of them was. */
+        if (t->tick_stop_ns > *held_ns)
+            *held_ns = t->tick_stop_ns;
         t->tick_stop_ns = 0;
         if (t->tick_no % 4096 == 0)
             pf_tick_evict(t);
@@ -260,8 +265,10 @@ pf_err pf_sampler_run(struct pf_sampler *s, volatile sig_atomic_t *stop)
         /* The instant the tick's samples belong to (formats with time):
          * the clock read that decided the tick was due. */
         pf_agg_set_time(s->set->tmpl.agg, tick_at);
-        if ((err = tick_members(s, budget, &win_stopped)))
+        uint64_t held = 0;
+        if ((err = tick_members(s, budget, &held)))
             break;
+        win_stopped += held;
         s->stats.ticks++;
         s->stats.late += late;
         if (s->opts.dump && dump_done(s, tick_at - run_start))

@@ -59,6 +59,7 @@ struct pf_sampler_opts {
 /* What happened, for the summary on stderr. */
 struct pf_sampler_stats {
     uint64_t ticks;           /* ticks taken: samples, idle and failed */
+    uint64_t process_ticks;   /* processes read over all ticks (= ticks alone) */
     uint64_t thread_samples;  /* --threads: thread stacks read or attempted */
     uint64_t late;            /* ticks taken more than one interval after their time */
     uint64_t thinned;         /* times the schedule was thinned (interval doubled) */
