@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyflame/base/grow.h"
 #include "pyflame/base/hashindex.h"
 
 /* Strings and frames in append-only arrays (an id is the index), each
@@ -73,14 +74,10 @@ pf_err pf_intern_str(struct pf_intern *t, const char *s, size_t len, uint32_t *i
             return PF_OK;
         }
     }
-    if (t->nstr == t->capstr) {
-        size_t cap = t->capstr ? t->capstr * 2 : 256;
-        char **strs = realloc(t->strs, cap * sizeof(*strs));
-        if (!strs)
-            return PF_ERR_NOMEM;
-        t->strs = strs;
-        t->capstr = cap;
-    }
+    char **strs = pf_grow(t->strs, t->nstr, &t->capstr, sizeof(*strs), 256);
+    if (!strs)
+        return PF_ERR_NOMEM;
+    t->strs = strs;
     char *copy = malloc(len + 1);
     if (!copy)
         return PF_ERR_NOMEM;
@@ -113,14 +110,10 @@ pf_err pf_intern_frame(struct pf_intern *t, const struct pf_frame_text *f, uint3
             return PF_OK;
         }
     }
-    if (t->nframe == t->capframe) {
-        size_t cap = t->capframe ? t->capframe * 2 : 256;
-        struct pf_frame_text *fr = realloc(t->frames, cap * sizeof(*fr));
-        if (!fr)
-            return PF_ERR_NOMEM;
-        t->frames = fr;
-        t->capframe = cap;
-    }
+    struct pf_frame_text *fr = pf_grow(t->frames, t->nframe, &t->capframe, sizeof(*fr), 256);
+    if (!fr)
+        return PF_ERR_NOMEM;
+    t->frames = fr;
     k = (uint32_t)t->nframe++;
     t->frames[k] = *f;
     pf_err err = pf_hashindex_insert(&t->frame_index, &probe, k);

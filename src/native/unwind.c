@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "pyflame/base/clock.h"
+#include "pyflame/base/grow.h"
 #include "pyflame/target/elf.h"
 #include "pyflame/base/limits.h"
 #include "pyflame/base/log.h"
@@ -56,14 +57,10 @@ static struct obj *obj_get(struct pf_unwind *u, const char *path, uint64_t inode
     for (size_t i = 0; i < u->nobj; i++)
         if (u->objs[i]->inode == inode && strcmp(u->objs[i]->path, path) == 0)
             return u->objs[i];
-    if (u->nobj == u->capobj) {
-        size_t cap = u->capobj ? u->capobj * 2 : 32;
-        struct obj **v = realloc(u->objs, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        u->objs = v;
-        u->capobj = cap;
-    }
+    struct obj **v = pf_grow(u->objs, u->nobj, &u->capobj, sizeof(*v), 32);
+    if (!v)
+        return NULL;
+    u->objs = v;
     struct obj *o = calloc(1, sizeof(*o));
     if (!o || !(o->path = strdup(path))) {
         free(o);

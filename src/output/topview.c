@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyflame/base/grow.h"
+
 pf_top_fn pf_top_fn_of(const struct pf_intern *names, uint32_t frame)
 {
     const struct pf_frame_text *f = pf_intern_frame_get(names, frame);
@@ -30,14 +32,10 @@ static struct pf_top_row *row(struct rows *r, pf_top_fn fn, uint32_t frame)
     for (size_t i = 0; i < r->n; i++)
         if (r->v[i].fn == fn)
             return &r->v[i];
-    if (r->n == r->cap) {
-        size_t cap = r->cap ? r->cap * 2 : 64;
-        struct pf_top_row *v = realloc(r->v, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        r->v = v;
-        r->cap = cap;
-    }
+    struct pf_top_row *v = pf_grow(r->v, r->n, &r->cap, sizeof(*v), 64);
+    if (!v)
+        return NULL;
+    r->v = v;
     r->v[r->n] = (struct pf_top_row){.fn = fn, .frame = frame};
     return &r->v[r->n++];
 }

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyflame/base/grow.h"
 #include "pyflame/base/hashindex.h"
 
 struct stack {
@@ -208,14 +209,10 @@ pf_err pf_agg_add(struct pf_agg *a, const uint32_t *frames, size_t n, uint64_t c
         a->frames = f;
         a->capframes = cap;
     }
-    if (a->nstacks == a->capstacks) {
-        size_t cap = a->capstacks ? a->capstacks * 2 : 256;
-        struct stack *s = realloc(a->stacks, cap * sizeof(*s));
-        if (!s)
-            return PF_ERR_NOMEM;
-        a->stacks = s;
-        a->capstacks = cap;
-    }
+    struct stack *s = pf_grow(a->stacks, a->nstacks, &a->capstacks, sizeof(*s), 256);
+    if (!s)
+        return PF_ERR_NOMEM;
+    a->stacks = s;
     if (n)
         memcpy(a->frames + a->nframes, frames, n * sizeof(*frames));
     k = (uint32_t)a->nstacks++;

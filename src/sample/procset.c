@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pyflame/base/clock.h"
+#include "pyflame/base/grow.h"
 #include "pyflame/base/log.h"
 #include "pyflame/native/unwind.h"
 #include "pyflame/target/procstat.h"
@@ -22,14 +23,10 @@
 static pf_err add_member(struct pf_procset *set, struct pf_proc *proc, struct pf_member **out)
 {
     struct pf_member *m;
-    if (set->n == set->cap) {
-        size_t cap = set->cap ? set->cap * 2 : 8;
-        struct pf_member **v = realloc(set->v, cap * sizeof(*v));
-        if (!v)
-            return PF_ERR_NOMEM;
-        set->v = v;
-        set->cap = cap;
-    }
+    struct pf_member **v = pf_grow(set->v, set->n, &set->cap, sizeof(*v), 8);
+    if (!v)
+        return PF_ERR_NOMEM;
+    set->v = v;
     if (!(m = calloc(1, sizeof(*m))))
         return PF_ERR_NOMEM;
     m->proc = proc;

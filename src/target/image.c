@@ -3,6 +3,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "pyflame/base/grow.h"
+
 struct segment {
     uint64_t addr;
     size_t len;
@@ -42,14 +44,10 @@ pf_err pf_image_map(struct pf_image *img, uint64_t addr, size_t len)
         if (addr < s->addr + s->len && s->addr < addr + len)
             return PF_ERR_CORRUPT;
     }
-    if (img->n == img->cap) {
-        size_t cap = img->cap ? img->cap * 2 : 8;
-        struct segment *seg = realloc(img->seg, cap * sizeof(*seg));
-        if (!seg)
-            return PF_ERR_NOMEM;
-        img->seg = seg;
-        img->cap = cap;
-    }
+    struct segment *seg = pf_grow(img->seg, img->n, &img->cap, sizeof(*seg), 8);
+    if (!seg)
+        return PF_ERR_NOMEM;
+    img->seg = seg;
     uint8_t *bytes = calloc(1, len);
     if (!bytes)
         return PF_ERR_NOMEM;

@@ -17,6 +17,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "pyflame/base/grow.h"
 #include "pyflame/base/limits.h"
 #include "pyflame/base/log.h"
 #include "pyflame/target/procstat.h"
@@ -37,14 +38,10 @@ struct task *pf_proc_add(struct pf_proc *p, pid_t tid)
     struct task *t = pf_proc_find(p, tid);
     if (t)
         return t;
-    if (tr->n == tr->cap) {
-        size_t cap = tr->cap ? tr->cap * 2 : 16;
-        struct task *v = realloc(tr->tasks, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        tr->tasks = v;
-        tr->cap = cap;
-    }
+    struct task *v = pf_grow(tr->tasks, tr->n, &tr->cap, sizeof(*v), 16);
+    if (!v)
+        return NULL;
+    tr->tasks = v;
     t = &tr->tasks[tr->n++];
     *t = (struct task){.tid = tid, .proc = p, .stat_fd = -1, .schedstat_fd = -1};
     return t;
@@ -66,14 +63,10 @@ void pf_proc_drop(struct pf_proc *p, pid_t tid)
 struct pf_proc *pf_proc_new_in(struct pf_tracer *tr, pid_t pid)
 {
     struct pf_proc *p;
-    if (tr->nprocs == tr->capprocs) {
-        size_t cap = tr->capprocs ? tr->capprocs * 2 : 8;
-        struct pf_proc **v = realloc(tr->procs, cap * sizeof(*v));
-        if (!v)
-            return NULL;
-        tr->procs = v;
-        tr->capprocs = cap;
-    }
+    struct pf_proc **v = pf_grow(tr->procs, tr->nprocs, &tr->capprocs, sizeof(*v), 8);
+    if (!v)
+        return NULL;
+    tr->procs = v;
     if (!(p = calloc(1, sizeof(*p))))
         return NULL;
     p->tr = tr;
