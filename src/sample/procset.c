@@ -199,6 +199,8 @@ static pf_err look(struct pf_procset *set, struct pf_member *m, uint64_t now)
     pid_t pid = pf_proc_pid(m->proc);
     pf_err err;
 
+    if (pf_proc_borrows_memory(m->proc))
+        goto later; /* a vfork child: what it shows is its parent's */
     if (!(m->target = calloc(1, sizeof(*m->target))))
         return PF_ERR_NOMEM;
     m->own_target = true;

@@ -157,6 +157,14 @@ static pf_err tick_members(struct pf_sampler *s, uint64_t budget, uint64_t *held
         pf_err err = PF_OK;
         if (m->state != PF_MEMBER_READY)
             continue;
+        /* Events handled while another process was read: one that exited
+         * is not read, one that executed is looked at anew. */
+        if (s->opts.subprocesses && pf_proc_gone(m->proc))
+            continue;
+        if (s->opts.subprocesses && pf_proc_execed(m->proc)) {
+            pf_procset_execed(s->set, m);
+            continue;
+        }
         t->stop_budget_ns = budget;
         t->tick_no++;
         s->stats.process_ticks++;

@@ -368,9 +368,18 @@ pf_err pf_tick_resolve(struct pf_tick *t, struct pf_thread_slot *slot)
         return err;
     if (L->caps.thread_id == PF_TID_NATIVE) {
         /* 3.11+: the kernel's TID, stored by the thread itself. */
+        uint64_t self;
         if ((err = pf_field_uint(ts, L->tstate.size, L->tstate.native_thread_id, &id)))
             return err;
         tid = (pid_t)id;
+        /* A process forked by C code that did not tell CPython (uWSGI's
+         * workers) keeps the forking thread's TID there. Its thread_id,
+         * pthread_self(), is still the thread's TLS base: glibc moves the
+         * forking thread's struct pthread into the child, and a thread
+         * state of a thread the fork did not copy matches no thread. */
+        if ((tid <= 0 || !pf_proc_has_thread(t->proc, tid)) &&
+            pf_field_uint(ts, L->tstate.size, L->tstate.thread_id, &self) == PF_OK && self)
+            tid = pf_proc_tid_by_tls(t->proc, self);
     } else {
         /* <= 3.10: thread_id is pthread_self(), the address of glibc's
          * struct pthread, which holds the kernel TID (find_tid_offset). */
@@ -386,14 +395,6 @@ pf_err pf_tick_resolve(struct pf_tick *t, struct pf_thread_slot *slot)
              * x86-64), which proc learns by stopping a thread once. */
             tid = pf_proc_tid_by_tls(t->proc, id);
         }
-    }
-    if ((tid <= 0 || !pf_proc_has_thread(t->proc, tid)) && slot->tstate_addr == t->holder &&
-        pf_proc_thread_count(t->proc) == 1) {
-        /* A process forked by C code that did not tell CPython (uWSGI's
-         * workers): its thread state still names the forking process's
-         * thread. It has one OS thread, so the GIL holder's code runs on
-         * that one. */
-        tid = pf_proc_pid(t->proc);
     }
     if (tid <= 0 || !pf_proc_has_thread(t->proc, tid))
         return PF_ERR_NOTFOUND;

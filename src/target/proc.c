@@ -101,11 +101,11 @@ void pf_proc_free_root(struct pf_proc *root)
     free(tr);
 }
 
-/* The process record of pid, or NULL. */
-static struct pf_proc *proc_of(struct pf_tracer *tr, pid_t pid)
+/* The record of process pid, live or (with `gone`) exited too, or NULL. */
+static struct pf_proc *proc_of(struct pf_tracer *tr, pid_t pid, bool gone)
 {
     for (size_t i = 0; i < tr->nprocs; i++)
-        if (tr->procs[i]->pid == pid && !tr->procs[i]->gone)
+        if (tr->procs[i]->pid == pid && (gone || !tr->procs[i]->gone))
             return tr->procs[i];
     return NULL;
 }
@@ -118,8 +118,12 @@ static struct task *adopt(struct pf_proc *p, pid_t tid)
     struct pf_tracer *tr = p->tr;
     struct pf_proc *owner = p;
     long tgid = 0;
-    if (tr->follow && pf_procstatus_value(tid, "Tgid", &tgid) && tgid > 0) {
-        owner = proc_of(tr, (pid_t)tgid);
+    if (tr->follow) {
+        /* A thread whose process cannot be told (it is exiting) is not
+         * given to any: resumed, its later events are looked at again. */
+        if (!pf_procstatus_value(tid, "Tgid", &tgid) || tgid <= 0)
+            return NULL;
+        owner = proc_of(tr, (pid_t)tgid, false);
         if (!owner && !(owner = pf_proc_new_in(tr, (pid_t)tgid)))
             return NULL;
     }
@@ -143,7 +147,7 @@ enum outcome pf_proc_handle(struct pf_proc *caller, pid_t tid, int status, bool 
     struct task *t = pf_proc_find(caller, tid);
 
     if (WIFEXITED(status) || WIFSIGNALED(status)) {
-        struct pf_proc *p = t ? t->proc : proc_of(caller->tr, tid);
+        struct pf_proc *p = t ? t->proc : proc_of(caller->tr, tid, false);
         pf_proc_drop(caller, tid);
         if (p && tid == p->pid) {
             p->gone = true;
@@ -201,16 +205,19 @@ enum outcome pf_proc_handle(struct pf_proc *caller, pid_t tid, int status, bool 
             if (event == PTRACE_EVENT_CLONE) {
                 if (!pf_proc_find(caller, (pid_t)child))
                     adopt(p, (pid_t)child);
-            } else {
-                struct pf_proc *np = proc_of(p->tr, (pid_t)child);
-                if (!np)
-                    np = pf_proc_new_in(p->tr, (pid_t)child);
-                if (np && !pf_proc_find(caller, (pid_t)child))
+            } else if (!proc_of(p->tr, (pid_t)child, true) && kill((pid_t)child, 0) == 0) {
+                /* Not seen yet (its first stop may come first, and it may
+                 * even have exited already: then its record is there, gone). */
+                struct pf_proc *np = pf_proc_new_in(p->tr, (pid_t)child);
+                if (np)
                     pf_proc_add(np, (pid_t)child);
-                /* A vfork child borrows its parent's memory until it
-                 * executes: what it would show is the parent's. */
-                if (np && event == PTRACE_EVENT_FORK && !np->exec_seen)
-                    np->forked_from = p;
+            }
+            struct pf_proc *np = proc_of(p->tr, (pid_t)child, false);
+            if (np && event != PTRACE_EVENT_CLONE && !np->exec_seen) {
+                /* A fork child is a copy of p until it executes; a vfork
+                 * child runs in p's memory until then. */
+                np->forked_from = event == PTRACE_EVENT_FORK ? p : NULL;
+                np->vforked = event == PTRACE_EVENT_VFORK;
             }
         }
         if (want_stop)
@@ -225,6 +232,7 @@ enum outcome pf_proc_handle(struct pf_proc *caller, pid_t tid, int status, bool 
          * that one. */
         p->exec_seen = true;
         p->forked_from = NULL;
+        p->vforked = false;
         if (p->tr->follow) {
             for (size_t i = p->tr->n; i-- > 0;) {
                 struct task *o = &p->tr->tasks[i];
@@ -232,6 +240,14 @@ enum outcome pf_proc_handle(struct pf_proc *caller, pid_t tid, int status, bool 
                     pf_proc_drop(p, o->tid);
             }
             t = pf_proc_find(p, tid);
+            /* What was known of the thread belongs to the old program. */
+            t->tls_known = t->tls_tried = false;
+            t->comm[0] = '\0';
+            if (t->stat_fd >= 0)
+                close(t->stat_fd);
+            if (t->schedstat_fd >= 0)
+                close(t->schedstat_fd);
+            t->stat_fd = t->schedstat_fd = -1;
         }
         if (want_stop)
             return EXECED;
@@ -315,7 +331,7 @@ static pf_err seize_descendants(struct pf_proc *root, struct pf_diag *diag)
             pid_t pid = (pid_t)atoi(de->d_name);
             char stat[512];
             unsigned long long ppid;
-            if (pid <= 0 || proc_of(tr, pid) || pf_procstat_read(pid, stat, sizeof(stat)) ||
+            if (pid <= 0 || proc_of(tr, pid, true) || pf_procstat_read(pid, stat, sizeof(stat)) ||
                 !pf_procstat_field(stat, 4, &ppid) || (pid_t)ppid != parent)
                 continue;
             if (ptrace(PTRACE_SEIZE, pid, 0, (void *)tr->options) != 0)
@@ -381,6 +397,11 @@ void pf_proc_release(struct pf_proc *p)
     for (size_t i = 0; i < tr->nprocs; i++)
         if (tr->procs[i]->forked_from == p)
             tr->procs[i]->forked_from = NULL;
+    /* Threads whose exit was never reported (they died with the process
+     * before their first event): nothing may point to p once it is freed. */
+    for (size_t i = tr->n; i-- > 0;)
+        if (tr->tasks[i].proc == p)
+            pf_proc_drop(p, tr->tasks[i].tid);
     for (size_t i = 1; i < tr->nprocs; i++)
         if (tr->procs[i] == p) {
             memmove(&tr->procs[i], &tr->procs[i + 1], (tr->nprocs - i - 1) * sizeof(*tr->procs));
@@ -395,6 +416,11 @@ void pf_proc_release(struct pf_proc *p)
 struct pf_proc *pf_proc_forked_from(const struct pf_proc *p)
 {
     return p->forked_from && !p->forked_from->gone ? p->forked_from : NULL;
+}
+
+bool pf_proc_borrows_memory(const struct pf_proc *p)
+{
+    return p->vforked;
 }
 
 bool pf_proc_execed(const struct pf_proc *p)

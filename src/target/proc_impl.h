@@ -51,6 +51,9 @@ struct pf_proc {
     /* The process that fork()ed it while traced, while it has not executed
      * a new program: until then it is a copy of that one's image. */
     struct pf_proc *forked_from;
+    /* A vfork child that has not executed yet: it runs in its parent's
+     * memory, and what it would show is the parent's. */
+    bool vforked;
     bool launched;
     bool gone, exec_seen;
     bool have_status;

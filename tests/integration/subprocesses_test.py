@@ -83,9 +83,10 @@ def tree_pids(root):
     return pids
 
 
-def assert_tree_running(root, what):
-    """No thread of any process of the tree in a stop, nor traced."""
-    for pid in tree_pids(root):
+def assert_tree_running(root, what, also=()):
+    """No thread of any process of the tree (and of `also`) in a stop, nor
+    traced."""
+    for pid in tree_pids(root) | set(also):
         bad = {t: s for t, s in thread_states(pid).items() if s in "tT"}
         if bad:
             fail("%s: process %d has threads left stopped: %r" % (what, pid, bad))
@@ -330,6 +331,7 @@ def start_tree(a, args):
     p = subprocess.Popen([a.python_path, TREE] + [x.format(ready=ready) for x in args],
                          stdout=subprocess.PIPE, universal_newlines=True)
     wait_file(ready, p)
+    p.ready = ready
     return p
 
 
@@ -354,7 +356,7 @@ def case_kill_pyflame(a, sig):
     """pyflame SIGKILLed, or SIGINTed, while it follows a pool: every
     process runs on untraced, the pool's result is right, and with SIGINT
     the profile is written."""
-    target = start_tree(a, ["pool", "2.0", "fork", "{ready}"])
+    target = start_tree(a, ["pool", "4.0", "fork", "{ready}"])
     pf = subprocess.Popen([a.pyflame, "--subprocesses", "-r", "0.002", "-p", str(target.pid)],
                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, universal_newlines=True)
     wait_traced_all(target.pid, pf.pid, 4)
@@ -378,11 +380,17 @@ def case_kill_pyflame(a, sig):
 def case_orphans(a):
     """The parent exits while its two children spin: pyflame goes on with
     the children, ends with them, and leaves them running meanwhile."""
-    target = start_tree(a, ["orphans", "2.0", "{ready}"])
+    target = start_tree(a, ["orphans", "3.0", "{ready}"])
     kids = children(target.pid)
-    rc, out, err = run([a.pyflame, "--subprocesses", "-r", "0.005", "-s", "5", "-p",
-                        str(target.pid)])
+    pf = subprocess.Popen([a.pyflame, "--subprocesses", "-r", "0.005", "-s", "6", "-p",
+                           str(target.pid)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          universal_newlines=True)
+    wait_traced_all(target.pid, pf.pid, 3)
+    open(target.ready + ".go", "w").close()  # the parent exits now
+    out, err = pf.communicate(timeout=60)
+    rc = pf.returncode
     target.wait()
+    assert_tree_running(target.pid, "orphans", also=kids)
     if rc != 0:
         fail("pyflame exited %d" % rc, out, err)
     got = processes_with(by_process(out), worker_chain(TREE, ["spin", "work"]))
@@ -394,8 +402,8 @@ def case_orphans(a):
 def case_exec_true(a):
     """A child spins, then executes /bin/true: it is profiled while it is
     Python, then runs the other program untouched (exit status 0)."""
-    target = start_tree(a, ["exec-true", "{ready}"])
-    rc, out, err = run([a.pyflame, "--subprocesses", "-r", "0.005", "-s", "3", "-p",
+    target = start_tree(a, ["exec-true", "2.0", "{ready}"])
+    rc, out, err = run([a.pyflame, "--subprocesses", "-r", "0.005", "-s", "4", "-p",
                         str(target.pid)])
     result, _ = target.communicate(timeout=60)
     if "result child status 0" not in result:

@@ -635,27 +635,32 @@ static void gil_tid_from_struct_pthread(void **state)
 }
 
 /* 3.11+: a process forked by C code that did not tell CPython (uWSGI's
- * workers) keeps the forking thread's TID in its thread state. With one OS
- * thread left, the GIL holder's stack is that thread's; with more, which
- * one it is cannot be known, and the sample fails rather than guess. */
+ * workers) keeps the forking thread's TID in native_thread_id. The thread
+ * is then found from pthread_self(), its TLS base; a thread state whose
+ * TLS base is no thread's (a thread the fork did not copy) fails rather
+ * than be given to another thread. */
 static void gil_stale_native_thread_id(void **state)
 {
     struct fixture *fx = *state;
     const struct pf_layout *L = fx->L;
 
-    if (!L->tstate.native_thread_id.width)
+    if (L->caps.thread_id != PF_TID_NATIVE)
         skip();
     set_field(fx, ts(0), L->tstate.native_thread_id, 4242); /* not a thread of ours */
-    fx->proc->threads[1].gone = true;
     start(fx, (struct pf_tick_opts){0});
-    tick(fx, &pf_strategy_gil);
-    expect_failed(fx, PF_FAIL_NO_THREAD, 1); /* threads 0 and 2 live */
-    expect_stops(fx, "");
-    fx->proc->threads[2].gone = true; /* now one: 101, the process's first */
     tick(fx, &pf_strategy_gil);
     expect_stacks(fx, 1, S0, NULL);
     expect_stops(fx, "101:1");
     expect_all_resumed(fx);
+    assert_true(fake_proc_count(fx->proc, FAKE_TLS, 0) >= 1);
+
+    set_field(fx, ts(2), L->tstate.native_thread_id, 4343);
+    set_field(fx, ts(2), L->tstate.thread_id, 0x5150000); /* no thread's TLS */
+    set_holder(fx, ts(2));
+    tick(fx, &pf_strategy_gil);
+    expect_failed(fx, PF_FAIL_NO_THREAD, 1);
+    expect_stacks(fx, 1, S0, NULL);
+    expect_stops(fx, "101:1");
 }
 
 /* ---- --threads ---- */

@@ -53,6 +53,10 @@ bool pf_proc_execed(const struct pf_proc *p);
  * its parent's memory. */
 struct pf_proc *pf_proc_forked_from(const struct pf_proc *p);
 
+/* follow: p is a vfork child that has not executed yet: it runs in its
+ * parent's memory, so reading it would show the parent. */
+bool pf_proc_borrows_memory(const struct pf_proc *p);
+
 /* follow: done with p, which has exited: its record is freed. No-op for
  * the root or a live process. */
 void pf_proc_release(struct pf_proc *p);

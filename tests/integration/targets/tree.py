@@ -5,7 +5,8 @@
 #   tree.py pool SECONDS fork|spawn READY  a pool of 3 workers, each spinning
 #   tree.py solo SECONDS                   one process spinning (run by a shell)
 #   tree.py orphans SECONDS READY          forks 2 children that spin, then exits
-#   tree.py exec-true READY                a child that spins, then execs /bin/true
+#                                          once READY.go exists
+#   tree.py exec-true SECONDS READY        a child that spins, then execs /bin/true
 import os
 import sys
 import time
@@ -48,13 +49,17 @@ def orphans(seconds, ready):
             spin(seconds)
             os._exit(0)
     touch(ready)
-    time.sleep(0.5)
+    # Exit only once pyflame follows the tree (the test says so): then the
+    # children, left to init, are still pyflame's.
+    deadline = time.time() + 60
+    while not os.path.exists(ready + ".go") and time.time() < deadline:
+        time.sleep(0.01)
 
 
-def exec_true(ready):
+def exec_true(seconds, ready):
     pid = os.fork()
     if pid == 0:
-        spin(1.0)
+        spin(seconds)
         os.execv("/bin/true", ["/bin/true"])
     touch(ready)
     _, status = os.waitpid(pid, 0)
@@ -70,7 +75,7 @@ def main():
     elif what == "orphans":
         orphans(float(sys.argv[2]), sys.argv[3])
     elif what == "exec-true":
-        exec_true(sys.argv[2])
+        exec_true(float(sys.argv[2]), sys.argv[3])
 
 
 if __name__ == "__main__":
