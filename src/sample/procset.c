@@ -9,6 +9,7 @@
 #include "pyflame/base/grow.h"
 #include "pyflame/base/log.h"
 #include "pyflame/native/unwind.h"
+#include "pyflame/sample/priority.h"
 #include "pyflame/target/procstat.h"
 
 /* A process that is not CPython, or not yet, is looked at again after
@@ -322,9 +323,14 @@ pf_err pf_procset_update(struct pf_procset *set, uint64_t now, uint64_t budget_n
         i++;
     }
     /* Looks, the one due longest first, within the budget (at least one):
-     * each reads ELF files, milliseconds. */
-    for (uint64_t t0 = pf_clock_now_ns();;) {
+     * each reads ELF files, milliseconds, time-shared (priority.h): they
+     * have no schedule to keep. */
+    bool paused = false;
+    err = PF_OK;
+    for (uint64_t t0 = pf_clock_now_ns(); !err;) {
         struct pf_member *due = NULL;
+        if (paused && pf_clock_now_ns() - t0 >= budget_ns)
+            break; /* one look at least, then within the budget */
         for (size_t i = 0; i < set->n; i++) {
             m = set->v[i];
             bool lookable = m->state == PF_MEMBER_LOOKING || m->state == PF_MEMBER_NOT_PYTHON;
@@ -333,12 +339,15 @@ pf_err pf_procset_update(struct pf_procset *set, uint64_t now, uint64_t budget_n
                 due = m;
         }
         if (!due)
-            return PF_OK;
-        if ((err = look(set, due, now)))
-            return err;
-        if (pf_clock_now_ns() - t0 >= budget_ns)
-            return PF_OK;
+            break;
+        if (!paused)
+            pf_priority_pause();
+        paused = true;
+        err = look(set, due, now);
     }
+    if (paused)
+        pf_priority_resume();
+    return err;
 }
 
 bool pf_procset_any_ready(const struct pf_procset *set)
