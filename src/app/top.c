@@ -132,8 +132,9 @@ static size_t count_threads(const struct pf_top *t)
         size_t depth;
         uint64_t c;
         const char *label;
+        enum pf_writer_root kind;
         pf_agg_stack_at(t->agg, i, &f, &depth, &c);
-        if (!pf_writer_thread_of(t->names, f, depth, &label))
+        if (!pf_writer_root_of(t->names, f, depth, &kind, &label) || kind != PF_ROOT_THREAD)
             continue;
         pf_top_fn fn = pf_top_fn_of(t->names, f[0]);
         size_t k = 0;

@@ -99,21 +99,26 @@ void pf_writer_frame_parts(const struct pf_intern *names, uint32_t frame_id, con
     *line = f && f->kind == PF_FRAME_PYTHON && f->line > 0 ? (int)f->line : 0;
 }
 
-int pf_writer_thread_of(const struct pf_intern *names, const uint32_t *frames, size_t n,
-                        const char **label)
+int pf_writer_root_of(const struct pf_intern *names, const uint32_t *frames, size_t n,
+                      enum pf_writer_root *kind, const char **label)
 {
     *label = NULL;
+    *kind = PF_ROOT_NONE;
     if (n == 0)
         return 0;
     const struct pf_frame_text *f = pf_intern_frame_get(names, frames[0]);
     if (!f || f->kind != PF_FRAME_PSEUDO)
         return 0;
     const char *text = pf_intern_text(names, f->name);
-    int tid = 0;
-    if (sscanf(text, "(thread %d", &tid) != 1 || tid <= 0)
+    int id = 0;
+    if (sscanf(text, "(thread %d", &id) == 1 && id > 0)
+        *kind = PF_ROOT_THREAD;
+    else if (sscanf(text, "(process %d", &id) == 1 && id > 0)
+        *kind = PF_ROOT_PROCESS;
+    else
         return 0;
     *label = text;
-    return tid;
+    return id;
 }
 
 pf_err pf_writer_dump_thread(FILE *out, const struct pf_intern *names, const struct pf_thread_stack *t)

@@ -188,7 +188,8 @@ static pf_err write_chrome(FILE *out, const struct pf_agg *agg, const struct pf_
         uint64_t count;
         const char *label;
         pf_agg_stack_at(agg, what, &ids, &depth, &count);
-        int tid = pf_writer_thread_of(names, ids, depth, &label);
+        enum pf_writer_root kind;
+        int tid = pf_writer_root_of(names, ids, depth, &kind, &label);
         struct track *tr = track_for(&c, tid, label);
         tr->last = t;
         if (tid) {

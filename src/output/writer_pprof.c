@@ -11,7 +11,8 @@
  *   running, not where its function begins.
  * - A root "(thread TID NAME)" of --show-threads is not a location but the
  *   sample's labels: thread = the label, tid = TID. Pprof can then filter
- *   by thread (-tagfocus) without it standing in every call tree.
+ *   by thread (-tagfocus) without it standing in every call tree. So is a
+ *   root "(process PID COMMAND)" of --subprocesses: process and pid.
  * - Other pseudo and native frames are functions named by their label,
  *   with no file.
  * - Idle samples (unless -x) are one sample at a location "(idle)"; failed
@@ -244,16 +245,23 @@ static pf_err write_pprof(FILE *out, const struct pf_agg *agg, const struct pf_i
         const uint32_t *ids;
         size_t depth;
         uint64_t count;
-        const char *thread;
+        const char *label[2];
+        enum pf_writer_root kind[2];
+        int id[2];
+        size_t root = 0, n = 0;
         pf_agg_stack_at(agg, i, &ids, &depth, &count);
-        int tid = pf_writer_thread_of(names, ids, depth, &thread);
-        size_t root = tid ? 1 : 0, n = 0;
+        /* (process ...) then (thread ...), each optional: labels, not
+         * locations. */
+        while (root < 2 && (id[root] = pf_writer_root_of(names, ids + root, depth - root,
+                                                         &kind[root], &label[root])))
+            root++;
         for (size_t d = depth; d > root; d--)
             p.ids[n++] = location_of(&p, ids[d - 1]);
         size_t m = begin_sample(&p, n, count, interval_ns);
-        if (tid) {
-            str_label(&p, "thread", thread);
-            num_label(&p, "tid", tid);
+        for (size_t r = 0; r < root; r++) {
+            bool thread = kind[r] == PF_ROOT_THREAD;
+            str_label(&p, thread ? "thread" : "process", label[r]);
+            num_label(&p, thread ? "tid" : "pid", id[r]);
         }
         pf_pb_end(&p.pb, m);
     }

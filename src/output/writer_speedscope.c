@@ -46,7 +46,8 @@ static pf_err write_speedscope(FILE *out, const struct pf_agg *agg, const struct
         uint64_t count;
         const char *label;
         pf_agg_stack_at(agg, i, &ids, &depth, &count);
-        int tid = pf_writer_thread_of(names, ids, depth, &label);
+        enum pf_writer_root kind;
+        int tid = pf_writer_root_of(names, ids, depth, &kind, &label);
         track_at[i] = track_of(tracks, &ntracks, tid, label);
     }
     if (ntracks == 0)

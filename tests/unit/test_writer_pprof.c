@@ -617,6 +617,53 @@ static void pprof_fixed(void **state)
     pf_intern_free(t);
 }
 
+static int64_t string_index(const struct profile *p, const char *text)
+{
+    for (size_t i = 0; i < p->nstrings; i++)
+        if (strcmp(p->strings[i], text) == 0)
+            return (int64_t)i;
+    fail_msg("string %s not in the table", text);
+    return -1;
+}
+
+/* --subprocesses: "(process PID COMMAND)", and a thread root after it, are
+ * labels (process, pid; thread, tid), not locations. */
+static void pprof_process_roots(void **state)
+{
+    (void)state;
+    struct pf_intern *t;
+    struct pf_agg *a;
+    assert_int_equal(pf_intern_new(&t), PF_OK);
+    assert_int_equal(pf_agg_new(&a), PF_OK);
+    uint32_t mod = py(t, FILE_MOD, "<module>", 30);
+    uint32_t proc = pseudo(t, "(process 4321 gunicorn: worker [app])");
+    uint32_t thr = pseudo(t, "(thread 4322 worker)");
+    uint32_t s1[] = {proc, thr, mod}, s2[] = {proc, mod};
+    assert_int_equal(pf_agg_add(a, s1, 3, 2), PF_OK);
+    assert_int_equal(pf_agg_add(a, s2, 2, 1), PF_OK);
+    struct pf_write_opts o = {.interval = 0.01, .duration = 1};
+    struct profile *p = load(a, t, &o);
+
+    assert_int_equal(p->nlocations, 1); /* <module> alone */
+    assert_int_equal(p->nsamples, 2);
+    check_sample(&p->samples[0], (const uint64_t[]){1}, 1, 2, 20000000);
+    check_sample(&p->samples[1], (const uint64_t[]){1}, 1, 1, 10000000);
+    assert_int_equal(p->samples[0].nlabels, 4);
+    assert_int_equal(p->samples[0].labels[0].key, string_index(p, "process"));
+    assert_int_equal(p->samples[0].labels[0].str,
+                     string_index(p, "(process 4321 gunicorn: worker [app])"));
+    assert_int_equal(p->samples[0].labels[1].key, string_index(p, "pid"));
+    assert_int_equal(p->samples[0].labels[1].num, 4321);
+    assert_int_equal(p->samples[0].labels[2].key, string_index(p, "thread"));
+    assert_int_equal(p->samples[0].labels[3].key, string_index(p, "tid"));
+    assert_int_equal(p->samples[0].labels[3].num, 4322);
+    assert_int_equal(p->samples[1].nlabels, 2);
+    assert_int_equal(p->samples[1].labels[1].num, 4321);
+    unload(p);
+    pf_agg_free(a);
+    pf_intern_free(t);
+}
+
 /* Nothing sampled: still a valid profile, its string table the header's. */
 static void pprof_empty(void **state)
 {
@@ -729,8 +776,11 @@ static void pprof_registered(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(pprof_fixed),      cmocka_unit_test(pprof_empty),
-        cmocka_unit_test(pprof_large),      cmocka_unit_test(pprof_bytes),
+        cmocka_unit_test(pprof_fixed),
+        cmocka_unit_test(pprof_process_roots),
+        cmocka_unit_test(pprof_empty),
+        cmocka_unit_test(pprof_large),
+        cmocka_unit_test(pprof_bytes),
         cmocka_unit_test(pprof_registered),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

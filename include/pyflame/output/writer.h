@@ -59,10 +59,14 @@ size_t pf_writer_frame_text(const struct pf_intern *names, uint32_t frame_id, ch
 void pf_writer_frame_parts(const struct pf_intern *names, uint32_t frame_id, const char **function,
                            const char **file, int *line);
 
-/* The thread a stack belongs to when --show-threads put its root frame
- * "(thread TID NAME)" there: its TID, or 0 (and *label NULL) when not. */
-int pf_writer_thread_of(const struct pf_intern *names, const uint32_t *frames, size_t n,
-                        const char **label);
+/* The root frame of a stack that names a track of its own: "(thread TID
+ * NAME)" (--show-threads) or "(process PID COMMAND)" (--subprocesses; a
+ * thread frame then comes second). Returns the TID or PID (one namespace:
+ * they never collide) with its kind and text, or 0 (PF_ROOT_NONE, *label
+ * NULL) when the stack has no such root. */
+enum pf_writer_root { PF_ROOT_NONE, PF_ROOT_THREAD, PF_ROOT_PROCESS };
+int pf_writer_root_of(const struct pf_intern *names, const uint32_t *frames, size_t n,
+                      enum pf_writer_root *kind, const char **label);
 
 /* -d: print one thread's stack, innermost frame first, one
  * "file:function:line" per line, under a header with the thread id, its
