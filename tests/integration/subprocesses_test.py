@@ -291,6 +291,10 @@ def serve_and_profile(a, argv, name, env=None):
             fail("the worker respawned after SIGKILL of %d does not show (before %r, after %r, "
                  "profiled %r)" % (victim, before, after, sorted(got)), out, err)
         check_summary(out, err, 3)
+        # A worker waiting for a request holds no GIL: idle, not "before
+        # the interpreter was ready" (it was found ready, or forked so).
+        if "before the interpreter was ready" in err:
+            fail("idle workers counted as not ready", out, err)
         # The server still answers.
         get(port)
         print("%s: handler in workers %r (respawned %r)" % (name, got, respawned))
