@@ -74,11 +74,12 @@ static pf_err start_tick(struct pf_procset *set, struct pf_member *m, struct pf_
         if ((err = process_frame(set, pf_proc_pid(m->proc), &t->process_frame)))
             return err;
         t->process_root = true;
-        /* Found with a thread and a GIL (discover.h), or forked from one
-         * that was: a tick with no GIL holder is idle, not "before the
-         * interpreter was ready" (a worker waiting for its first request). */
-        t->ready = true;
     }
+    /* Found with a thread and a GIL (discover.h: the layout is checked
+     * against them), or forked from one that was: a tick with no GIL
+     * holder is idle, not "before the interpreter was ready" (an idle
+     * service, a worker waiting for its first request). */
+    t->ready = true;
     return pf_tick_target_ready(t, T);
 }
 

@@ -319,6 +319,22 @@ def main():
         out, err = attach(a.pyflame, python, ["-n"])
         check_profile(out, err, tuple(expected_stack(False)), 0.9)
         print("attach -n: ok")
+        # An idle process (its one thread asleep, no GIL holder): every
+        # sample idle, none taken for "before the interpreter was ready".
+        sleeper = subprocess.Popen([python, "-c", "import time; time.sleep(60)"])
+        try:
+            time.sleep(0.3)
+            p = subprocess.run([a.pyflame, "-s", "0.3", "-p", str(sleeper.pid)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               universal_newlines=True, timeout=60)
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+        s = summary(p.stderr, p.stdout)
+        if p.returncode != 0 or s["idle"] == 0 or s["stacks"] or s["idle"] != s["samples"] or \
+                "before the interpreter was ready" in p.stderr:
+            fail("an idle process: every sample should be idle", p.stdout, p.stderr)
+        print("attach to an idle process: %d idle" % s["idle"])
     else:
         out, err = launch(a.pyflame, python, [], "1.0", "0.005")
         total, idle, failed = check_profile(out, err, tuple(expected_stack()), 0.5,

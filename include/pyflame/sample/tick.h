@@ -104,7 +104,12 @@ struct pf_tick {
     struct pf_code_cache *codes;
     struct pf_snap_decoder decoder;
     uint64_t tick_no;
-    bool ready; /* the interpreter has been seen initialised */
+    /* The interpreter has been seen initialised (a thread, a GIL). True
+     * from the start for a target discover.h found (procset.c sets it:
+     * discovery checks both); a tick set up before that (the unit tests'
+     * fixtures) counts its ticks until the first GIL holder as
+     * before-ready rather than idle. */
+    bool ready;
     uint64_t interp;             /* this tick's main interpreter */
     struct pf_plan look_plan, look_journal;
 
