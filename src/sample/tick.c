@@ -134,7 +134,8 @@ static void find_tid_offset(struct pf_tick *t, uint64_t interp)
     size_t n = 0, good = 0;
     uint8_t *blocks = NULL;
 
-    if (pf_interp_threads(t->mem, T, interp, tstates, 64, &n) != PF_OK || n == 0)
+    if (L->tstate.size > sizeof(ts) ||
+        pf_interp_threads(t->mem, T, interp, tstates, 64, &n) != PF_OK || n == 0)
         return;
     if (!(blocks = malloc(n * PF_TIDSCAN_LEN)))
         return;

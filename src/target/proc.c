@@ -313,43 +313,74 @@ static pf_err seize_threads(struct pf_proc *p, struct pf_diag *diag)
     return PF_OK;
 }
 
+/* Every process's parent, from one pass over /proc (field 4 of each stat). */
+struct parentage {
+    pid_t pid, ppid;
+};
+
+static pf_err list_parents(struct parentage **out, size_t *n, struct pf_diag *diag)
+{
+    size_t cap = 0;
+    DIR *d = opendir("/proc");
+    struct dirent *de;
+
+    *n = 0;
+    if (!d)
+        return pf_diag_errno(diag, PF_ERR_IO, errno, "cannot list /proc");
+    while ((de = readdir(d))) {
+        pid_t pid = (pid_t)atoi(de->d_name);
+        char stat[512];
+        unsigned long long ppid;
+        if (pid <= 0 || pf_procstat_read(pid, stat, sizeof(stat)) ||
+            !pf_procstat_field(stat, 4, &ppid))
+            continue;
+        struct parentage *v = pf_grow(*out, *n, &cap, sizeof(*v), 256);
+        if (!v) {
+            closedir(d);
+            return PF_ERR_NOMEM;
+        }
+        *out = v;
+        v[(*n)++] = (struct parentage){pid, (pid_t)ppid};
+    }
+    closedir(d);
+    return PF_OK;
+}
+
 /* --subprocesses, at attach: every descendant of the root that exists now,
- * found from /proc (each process's parent, field 4 of its stat), parents
- * before children. Those born from now on are seized by the kernel
- * (PTRACE_O_TRACEFORK): a child born while we go is either listed here or
- * reported by an event, and seizing it twice fails harmlessly. */
+ * parents before children. Those born from now on are seized by the kernel
+ * (PTRACE_O_TRACEFORK) once their parent is seized; one born in between is
+ * found by the next pass over /proc: passes repeat until one finds nothing
+ * new. Seizing a process twice fails harmlessly. */
 static pf_err seize_descendants(struct pf_proc *root, struct pf_diag *diag)
 {
     struct pf_tracer *tr = root->tr;
-    for (size_t done = 0; done < tr->nprocs; done++) {
-        pid_t parent = tr->procs[done]->pid;
-        DIR *d = opendir("/proc");
-        struct dirent *de;
-        if (!d)
-            return pf_diag_errno(diag, PF_ERR_IO, errno, "cannot list /proc");
-        while ((de = readdir(d))) {
-            pid_t pid = (pid_t)atoi(de->d_name);
-            char stat[512];
-            unsigned long long ppid;
-            if (pid <= 0 || proc_of(tr, pid, true) || pf_procstat_read(pid, stat, sizeof(stat)) ||
-                !pf_procstat_field(stat, 4, &ppid) || (pid_t)ppid != parent)
-                continue;
-            if (ptrace(PTRACE_SEIZE, pid, 0, (void *)tr->options) != 0)
-                continue; /* gone, or seized by the kernel already: its event tells */
-            struct pf_proc *p = pf_proc_new_in(tr, pid);
-            pf_err err;
-            if (!p || !pf_proc_add(p, pid)) {
-                closedir(d);
-                return PF_ERR_NOMEM;
-            }
-            if ((err = seize_threads(p, NULL)) == PF_ERR_NOMEM) {
-                closedir(d);
-                return err;
+    struct parentage *all = NULL;
+    size_t n = 0;
+    pf_err err = PF_OK;
+
+    for (int pass = 0, added = 1; added && pass < 100 && !err; pass++) {
+        added = 0;
+        if ((err = list_parents(&all, &n, diag)))
+            break;
+        for (size_t done = 0; done < tr->nprocs && !err; done++) {
+            pid_t parent = tr->procs[done]->pid;
+            for (size_t i = 0; i < n && !err; i++) {
+                pid_t pid = all[i].pid;
+                if (all[i].ppid != parent || proc_of(tr, pid, true))
+                    continue;
+                if (ptrace(PTRACE_SEIZE, pid, 0, (void *)tr->options) != 0)
+                    continue; /* gone, or seized by the kernel already: its event tells */
+                struct pf_proc *p = pf_proc_new_in(tr, pid);
+                if (!p || !pf_proc_add(p, pid))
+                    err = PF_ERR_NOMEM;
+                else if (seize_threads(p, NULL) == PF_ERR_NOMEM)
+                    err = PF_ERR_NOMEM;
+                added = 1;
             }
         }
-        closedir(d);
     }
-    return PF_OK;
+    free(all);
+    return err;
 }
 
 pf_err pf_proc_attach(pid_t pid, bool follow, struct pf_diag *diag, struct pf_proc **out)

@@ -149,20 +149,6 @@ pid_t pf_proc_tid_by_tls(struct pf_proc *p, uint64_t tls)
     return tid;
 }
 
-size_t pf_proc_thread_count(const struct pf_proc *p)
-{
-    size_t n = 0;
-    for (size_t i = 0; i < p->n; i++)
-        n += !p->threads[i].gone;
-    return n;
-}
-
-/* The process is its first thread's. */
-pid_t pf_proc_pid(const struct pf_proc *p)
-{
-    return p->n ? p->threads[0].tid : 0;
-}
-
 bool pf_proc_has_thread(const struct pf_proc *p, pid_t tid)
 {
     for (size_t i = 0; i < p->n; i++)
