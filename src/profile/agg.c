@@ -41,7 +41,7 @@ static const char *const REASONS[PF_FAIL__COUNT] = {
     [PF_FAIL_NO_THREAD] = "thread state not matched to a thread",
     [PF_FAIL_NOT_READY] = "interpreter not initialised",
     [PF_FAIL_PTRACE] = "ptrace stop failed",
-    [PF_FAIL_TORN] = "stack changed while read (--nonblocking)",
+    [PF_FAIL_TORN] = "stack changed while read",
     [PF_FAIL_SLOW_STOP] = "thread did not stop in time",
 };
 

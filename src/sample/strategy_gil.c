@@ -13,12 +13,15 @@
  *  - the thread still holds the GIL when stopped: the stopped copy is
  *    counted (it cannot have lost the GIL while stopped), unless it was
  *    stopped halfway through an update of its frames and the copy makes
- *    no sense: then the confirmed live copy of the look is;
+ *    no sense: then the confirmed live copy of the look is, if it decodes
+ *    (two live copies can agree and still be torn: pf_tick_try_count),
+ *    else the thread is read once more;
  *  - it released it in between: the live copy is counted if the second
- *    live copy agrees with it (pf_snap_same);
- *  - if they disagree (the stack moved in those microseconds too), the
- *    look's stack is unknown, and the tick is taken at the stop instead:
- *    idle if nobody holds the GIL then, else the new holder is read, once;
+ *    live copy agrees with it (pf_snap_same) and it decodes;
+ *  - if they disagree (the stack moved in those microseconds too), or the
+ *    copy does not decode, the look's stack is unknown, and the tick is
+ *    taken at the stop instead: idle if nobody holds the GIL then, else
+ *    the new holder is read, once;
  *    a GIL that moves again fails the tick as "GIL changed hands". Rare
  *    (about one tick in a few hundred during an interpreter's start-up,
  *    none in a steady program), so the small bias it keeps is negligible.
@@ -28,6 +31,18 @@
 /* The GIL holder as read in the stop window, before it is read. */
 #define UNREAD PF_TICK_GIL_UNREAD
 
+/* Count the look's confirmed copy if it decodes (pf_tick_try_count);
+ * *counted false: it does not, and the tick goes on as if it had not been
+ * confirmed. */
+static pf_err count_look(struct pf_tick *t, struct pf_thread_slot *slot, bool *counted)
+{
+    enum pf_fail_reason unsound;
+    pf_err err = pf_tick_try_count(t, slot, &slot->snap, false, true, &unsound);
+
+    *counted = unsound == PF_FAIL__COUNT;
+    return err;
+}
+
 /* Read the thread holding the GIL (holder), whose live copy was taken
  * with the look when have_first. *torn: the holder's value makes no sense
  * (nothing counted; the caller looks again). */
@@ -35,6 +50,7 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
                           bool *torn)
 {
     uint64_t t0, again = UNREAD;
+    bool counted;
     pf_err err;
 
     struct pf_thread_slot *slot = pf_tick_slot(t, holder);
@@ -75,11 +91,10 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
     if (stopped == PF_STOP_TOO_SLOW) {
         /* The thread waits for a CPU (a loaded machine): rather than make
          * the next ticks wait too, count the look's confirmed copy. */
-        if (!slot->confirmed) {
-            pf_agg_add_failed(t->agg, PF_FAIL_SLOW_STOP, 1);
-            return PF_OK;
-        }
-        return pf_tick_count(t, slot, &slot->snap, false, true);
+        if (slot->confirmed && ((err = count_look(t, slot, &counted)) || counted))
+            return err;
+        pf_agg_add_failed(t->agg, PF_FAIL_SLOW_STOP, 1);
+        return PF_OK;
     }
     if ((err = pf_tick_fill(t, &slot, 1)) == PF_OK)
         err = pf_tick_copy(t, slot, &slot->stopped, &again);
@@ -90,32 +105,42 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
 
     if (err == PF_ERR_NOMEM)
         return err;
-    if (again == holder && !err)
-        return pf_tick_count(t, slot, &slot->stopped, false, true);
+    if (again == holder && !err) {
+        enum pf_fail_reason unsound;
+        if ((err = pf_tick_try_count(t, slot, &slot->stopped, false, true, &unsound)) ||
+            unsound == PF_FAIL__COUNT)
+            return err;
+        err = unsound == PF_FAIL_MEMORY ? PF_ERR_FAULT : PF_ERR_CORRUPT;
+    }
     t->native_n = 0; /* the registers are the stop's, not the look's */
     if (again == holder || again == UNREAD) {
-        /* Still the holder, but the stopped copy makes no sense: stopped
-         * halfway through an update CPython makes when it enters or leaves
+        /* Still the holder, but the stopped copy makes no sense (its walk
+         * or its decoding failed): stopped halfway through an update CPython makes when it enters or leaves
          * the eval loop (3.11/3.12 set tstate->cframe before filling the
          * _PyCFrame it points to; ctypes callbacks do that thousands of
          * times a second). Or the GIL itself could not be read. The
          * look's confirmed copy is the sample; without one, read again
          * once, a moment later. */
-        if (slot->confirmed)
-            return pf_tick_count(t, slot, &slot->snap, false, true);
+        pf_err copy_err = err;
+        if (slot->confirmed && ((err = count_look(t, slot, &counted)) || counted))
+            return err;
         if (attempt == 0) {
             t->stats.reread++;
             return read_holder(t, holder, false, 1, NULL);
         }
-        pf_agg_add_failed(t->agg, err == PF_ERR_FAULT ? PF_FAIL_MEMORY : PF_FAIL_CORRUPT, 1);
+        pf_agg_add_failed(t->agg, copy_err == PF_ERR_FAULT ? PF_FAIL_MEMORY : PF_FAIL_CORRUPT, 1);
         return PF_OK;
     }
     /* Released (or handed over) between the look and the stop: the
      * stopped copy, whatever it shows, is of a thread that no longer runs
      * Python. A retry is counted once, as retried. */
     if (slot->confirmed) {
-        t->stats.gil_released += attempt == 0;
-        return pf_tick_count(t, slot, &slot->snap, false, true);
+        if ((err = count_look(t, slot, &counted)))
+            return err;
+        if (counted) {
+            t->stats.gil_released += attempt == 0;
+            return PF_OK;
+        }
     }
     if (again == 0) {
         t->stats.gil_idle += attempt == 0;

@@ -14,6 +14,24 @@
  * every thread, marking those the kernel says sleep as idle. */
 #include "pyflame/sample/tick.h"
 
+/* Count a slot's live copy: one its confirmation disagrees with, or that
+ * does not decode however well it agreed (pf_tick_try_count), is torn. */
+static pf_err count_live(struct pf_tick *t, struct pf_thread_slot *s, bool idle, bool holder_sample)
+{
+    enum pf_fail_reason unsound = PF_FAIL__COUNT;
+    pf_err err;
+
+    if (s->failed == PF_FAIL__COUNT && !s->confirmed)
+        s->failed = PF_FAIL_TORN;
+    if (s->failed == PF_FAIL__COUNT &&
+        ((err = pf_tick_try_count(t, s, &s->snap, idle, holder_sample, &unsound)) ||
+         unsound == PF_FAIL__COUNT))
+        return err;
+    if (unsound != PF_FAIL__COUNT)
+        s->failed = PF_FAIL_TORN;
+    return pf_tick_count(t, s, &s->snap, idle, holder_sample);
+}
+
 static pf_err holder_tick(struct pf_tick *t, struct pf_thread_slot *pred)
 {
     pf_err err;
@@ -41,9 +59,7 @@ static pf_err holder_tick(struct pf_tick *t, struct pf_thread_slot *pred)
         s->failed = PF_FAIL__COUNT;
     if ((err = pf_tick_copy_live(t, &s, 1, have, NULL, NULL)))
         return err;
-    if (s->failed == PF_FAIL__COUNT && !s->confirmed)
-        s->failed = PF_FAIL_TORN;
-    return pf_tick_count(t, s, &s->snap, false, true);
+    return count_live(t, s, false, true);
 }
 
 static pf_err threads_tick(struct pf_tick *t)
@@ -57,9 +73,7 @@ static pf_err threads_tick(struct pf_tick *t)
         return err;
     for (size_t i = 0; i < nb; i++) {
         struct pf_thread_slot *s = t->batch[i];
-        if (s->failed == PF_FAIL__COUNT && !s->confirmed)
-            s->failed = PF_FAIL_TORN;
-        if ((err = pf_tick_count(t, s, &s->snap, s->asleep, false)))
+        if ((err = count_live(t, s, s->asleep, false)))
             return err;
     }
     return PF_OK;

@@ -25,7 +25,9 @@
  *     its CPU work. For a sleeping thread the live copy is counted if the
  *     kernel did not run it meanwhile (schedstat) or if it is confirmed;
  *     else it is stopped and read like a running one;
- *  5. only then is anything decoded and counted.
+ *  5. only then is anything decoded and counted. A live copy that does
+ *     not decode was torn however well it agreed with its confirmation
+ *     (pf_tick_try_count): the stopped copy is counted instead, if any.
  *
  * With --native each thread is unwound while stopped, and sleeping threads
  * are stopped too (unwinding needs their registers): those are read one
@@ -74,6 +76,7 @@ static pf_err stop_and_copy(struct pf_tick *t, struct pf_thread_slot **slots, si
             /* waits for a CPU: its confirmed live copy stands, if any */
             s->failed = s->confirmed ? PF_FAIL__COUNT : PF_FAIL_SLOW_STOP;
             s->stop = false;
+            s->slow = true;
         }
     }
     /* The window: one batched read for every thread held (the others
@@ -216,6 +219,23 @@ static pf_err threads_tick(struct pf_tick *t)
         const struct pf_snap *copy = &s->snap;
         if (s->stop && s->copied && (!s->confirmed || pf_snap_same(&s->again, &s->stopped)))
             copy = &s->stopped;
+        if (copy == &s->snap && s->failed == PF_FAIL__COUNT) {
+            /* A live copy is counted only if it decodes (pf_tick_try_count).
+             * Else: the stopped copy if there is one; a thread that did not
+             * stop in time fails as such; one trusted for its confirmation
+             * alone, as torn. */
+            enum pf_fail_reason unsound;
+            if ((err = pf_tick_try_count(t, s, copy, s->asleep, false, &unsound)))
+                return err;
+            if (unsound == PF_FAIL__COUNT)
+                continue;
+            if (s->stop && s->copied)
+                copy = &s->stopped;
+            else
+                s->failed = s->slow                    ? PF_FAIL_SLOW_STOP
+                            : s->confirmed && !s->stop ? PF_FAIL_TORN
+                                                       : unsound;
+        }
         if ((err = pf_tick_count(t, s, copy, s->asleep, false)))
             return err;
     }

@@ -302,7 +302,7 @@ pf_err pf_tick_thread(struct pf_tick *t, uint64_t tstate, struct pf_thread_slot 
         return PF_ERR_NOMEM;
     s->failed = PF_FAIL__COUNT;
     s->state = '?';
-    s->asleep = s->stop = s->copied = s->in_syscall = false;
+    s->asleep = s->stop = s->slow = s->copied = s->in_syscall = false;
     t->stats.thread_samples++;
     if (!s->tid && (err = pf_tick_resolve(t, s))) {
         /* A thread state whose OS thread is starting or gone. */
@@ -560,8 +560,10 @@ static pf_err count_stack(struct pf_tick *t, pid_t tid, size_t depth, bool trunc
     return pf_agg_add(t->agg, t->stack, k, 1);
 }
 
-pf_err pf_tick_count(struct pf_tick *t, struct pf_thread_slot *slot, const struct pf_snap *copy,
-                     bool idle, bool holder_sample)
+/* With unsound (pf_tick_try_count), a copy that does not decode is left
+ * uncounted and its reason returned there. */
+static pf_err count(struct pf_tick *t, struct pf_thread_slot *slot, const struct pf_snap *copy,
+                    bool idle, bool holder_sample, enum pf_fail_reason *unsound)
 {
     const struct pf_layout *L = t->target->layout;
     size_t depth = 0;
@@ -585,6 +587,10 @@ pf_err pf_tick_count(struct pf_tick *t, struct pf_thread_slot *slot, const struc
             return err;
         if (err)
             why = reason_of(err);
+        if (unsound && (why == PF_FAIL_CORRUPT || why == PF_FAIL_MEMORY)) {
+            *unsound = why;
+            return PF_OK;
+        }
     }
     if (why == PF_FAIL__COUNT && t->unwind && t->native_n && (depth || truncated) &&
         (err = merge_native(t, &depth, truncated)))
@@ -621,4 +627,17 @@ pf_err pf_tick_count(struct pf_tick *t, struct pf_thread_slot *slot, const struc
         return PF_OK;
     }
     return count_stack(t, slot->tid, depth, truncated, idle);
+}
+
+pf_err pf_tick_count(struct pf_tick *t, struct pf_thread_slot *slot, const struct pf_snap *copy,
+                     bool idle, bool holder_sample)
+{
+    return count(t, slot, copy, idle, holder_sample, NULL);
+}
+
+pf_err pf_tick_try_count(struct pf_tick *t, struct pf_thread_slot *slot, const struct pf_snap *copy,
+                         bool idle, bool holder_sample, enum pf_fail_reason *unsound)
+{
+    *unsound = PF_FAIL__COUNT;
+    return count(t, slot, copy, idle, holder_sample, unsound);
 }

@@ -110,6 +110,8 @@ struct fixture {
     bool release_on_stop;
     /* ... or, at the next stop, the GIL goes to this thread state */
     uint64_t handover_on_stop;
+    /* ... or, at every stop, this frame names this code object */
+    uint64_t recode_frame, recode_code;
     /* -d */
     struct pf_thread_stack dumped[8];
     size_t ndumped;
@@ -198,6 +200,17 @@ static void set_innermost(struct fixture *fx, size_t i, uint64_t frame)
         set_field(fx, ts(i), L->tstate.frame, frame);
 }
 
+/* Frame j of thread i names the object at code (a code object, or none). */
+static void set_code(struct fixture *fx, size_t i, size_t j, uint64_t code)
+{
+    const struct pf_layout *L = fx->L;
+    set_field(fx, frame_addr(i, j), L->frames == PF_FRAMES_OBJECT ? L->pyframe.code : L->iframe.code,
+              code);
+}
+
+/* No code object there: the frame reads as it would when torn. */
+#define NOT_CODE (CODES + NCODES * 0x10000ull)
+
 static const uint8_t *line_table(const struct pf_layout *L, size_t *len)
 {
     switch (L->linetable) {
@@ -219,6 +232,11 @@ static void on_stop(void *ctx, pid_t tid)
     if (fx->handover_on_stop) {
         set_holder(fx, fx->handover_on_stop);
         fx->handover_on_stop = 0;
+    }
+    if (fx->recode_frame) {
+        const struct pf_layout *L = fx->L;
+        set_field(fx, fx->recode_frame,
+                  L->frames == PF_FRAMES_OBJECT ? L->pyframe.code : L->iframe.code, fx->recode_code);
     }
 }
 
@@ -543,6 +561,67 @@ static void gil_released_unconfirmed_is_idle(void **state)
     expect_all_resumed(fx);
 }
 
+/* Two live copies that agree can still be torn alike (tick.h,
+ * pf_tick_try_count): a confirmed look copy that does not decode is
+ * treated as unconfirmed. Released before the stop, the tick is idle (as
+ * if unconfirmed), not a failure; the stopped copy of a thread that held
+ * the GIL throughout is counted; a stop too slow fails as such. */
+static void gil_undecodable_look_copy(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){0});
+
+    set_code(fx, 0, 1, NOT_CODE);
+    fx->release_on_stop = true;
+    tick(fx, &pf_strategy_gil);
+    assert_int_equal(pf_agg_idle(fx->agg), 1);
+    assert_int_equal(fx->tick.stats.gil_idle, 1);
+    assert_int_equal(fx->tick.stats.gil_released, 0);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+
+    fx->release_on_stop = false;
+    set_holder(fx, ts(0));
+    set_innermost(fx, 0, frame_addr(0, 1));
+    fx->recode_frame = frame_addr(0, 1); /* whole again when stopped */
+    fx->recode_code = code_addr(C_WORK);
+    tick(fx, &pf_strategy_gil);
+    expect_stacks(fx, 1, S0, NULL);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+
+    fx->recode_frame = 0;
+    set_code(fx, 0, 1, NOT_CODE);
+    fx->proc->threads[0].too_slow = true;
+    tick(fx, &pf_strategy_gil);
+    expect_failed(fx, PF_FAIL_SLOW_STOP, 1);
+    expect_stacks(fx, 1, S0, NULL);
+    expect_stops(fx, "101:1 101:2 101:3:slow");
+    expect_all_resumed(fx);
+}
+
+/* A stopped copy that reads but does not decode (stopped halfway through
+ * an update of its frames): the look's confirmed copy is counted; when
+ * that one does not decode either, the thread is read once more, and a
+ * second failure is counted with its reason. */
+static void gil_undecodable_stopped_copy(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){0});
+
+    fx->recode_frame = frame_addr(0, 1);
+    fx->recode_code = NOT_CODE;
+    tick(fx, &pf_strategy_gil);
+    expect_stacks(fx, 1, S0, NULL);
+    assert_int_equal(pf_agg_failed(fx->agg), 0);
+    assert_int_equal(fx->tick.stats.reread, 0);
+
+    tick(fx, &pf_strategy_gil); /* now the look's copy is broken too */
+    expect_failed(fx, PF_FAIL_MEMORY, 1);
+    assert_int_equal(fx->tick.stats.reread, 1);
+    expect_stacks(fx, 1, S0, NULL);
+    expect_stops(fx, "101:1 101:2 101:3");
+    expect_all_resumed(fx);
+}
+
 /* The GIL passes to thread 2 between the look and the stop, and the
  * look's copy of thread 0 is unconfirmed: the new holder is read instead,
  * once (stopped in a stop of its own, and resumed). */
@@ -777,6 +856,22 @@ static void threads_too_slow_stop(void **state)
     assert_int_equal(fake_proc_count(fx->proc, FAKE_POLL, 0), 1);
 }
 
+/* A running thread without the GIL read live, not stopped (identical
+ * copies), whose copy does not decode: torn, not a stack and not
+ * "inconsistent data"; the others are counted as usual. */
+static void threads_undecodable_live_copy(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, THREADS);
+
+    set_code(fx, 2, 1, NOT_CODE);
+    tick(fx, &pf_strategy_threads);
+    expect_failed(fx, PF_FAIL_TORN, 1);
+    expect_stacks(fx, 1, S0, S1_IDLE, NULL);
+    expect_stops(fx, "101:1");
+    expect_all_resumed(fx);
+}
+
 /* -d hands every thread to the dump callback, with the holder marked,
  * and counts nothing. */
 static void threads_dump(void **state)
@@ -844,6 +939,20 @@ static void nonblocking_torn_read_fails(void **state)
     expect_stops(fx, "");
 }
 
+/* A holder whose two copies agree but do not decode: torn. */
+static void nonblocking_undecodable_is_torn(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){0});
+
+    set_code(fx, 0, 1, NOT_CODE);
+    tick(fx, &pf_strategy_nonblocking);
+    tick(fx, &pf_strategy_nonblocking);
+    expect_failed(fx, PF_FAIL_TORN, 2);
+    expect_stacks(fx, 1, NULL);
+    expect_stops(fx, "");
+}
+
 /* --nonblocking --threads: every thread, live; the one torn is a failure,
  * the others are counted (the sleeper idle); nothing is stopped. */
 static void nonblocking_threads(void **state)
@@ -891,19 +1000,23 @@ int main(void)
             T(gil_nobody_holds),
             T(gil_released_before_the_stop),
             T(gil_released_unconfirmed_is_idle),
+            T(gil_undecodable_look_copy),
+            T(gil_undecodable_stopped_copy),
             T(gil_handed_over_reads_the_new_holder),
             T(gil_holder_vanishes),
             T(gil_too_slow_stop),
             T(gil_tid_from_struct_pthread),
-    T(gil_stale_native_thread_id),
+            T(gil_stale_native_thread_id),
             T(threads_reads_every_thread),
             T(threads_stops_a_moving_thread),
             T(threads_sleeper_that_ran),
             T(threads_thread_vanishes),
             T(threads_too_slow_stop),
+            T(threads_undecodable_live_copy),
             T(threads_dump),
             T(nonblocking_never_stops),
             T(nonblocking_torn_read_fails),
+            T(nonblocking_undecodable_is_torn),
             T(nonblocking_threads),
             T(nonblocking_dump_torn),
         };
