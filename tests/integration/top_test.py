@@ -12,11 +12,13 @@ a terminal too small, q (pyflame ends, the target runs on untraced and
 not stopped); and without a terminal, a clear error.
 """
 import argparse
+import atexit
 import os
 import re
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -92,9 +94,10 @@ def main():
                            stderr=subprocess.PIPE, universal_newlines=True, stdin=subprocess.DEVNULL)
         if p.returncode != 2 or "--top draws on a terminal" not in p.stderr:
             fail("--top without a terminal: exit %d, %r" % (p.returncode, p.stderr))
-        status = os.path.join(os.path.dirname(pf), "top-test.status")
-        if os.path.exists(status):
-            os.unlink(status)
+        # One file per run: the tests of two versions may run at once.
+        scratch = tempfile.mkdtemp(prefix="pyflame-top-")
+        atexit.register(shutil.rmtree, scratch, True)
+        status = os.path.join(scratch, "status")
         tm = Tmux("'%s' --top -r 0.001 --delay 0.3 -p %d; echo $? > '%s'; sleep 60"
                   % (pf, target.pid, status))
         version = subprocess.check_output([python, "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])"],
