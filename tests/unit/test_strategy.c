@@ -870,6 +870,16 @@ static void threads_undecodable_live_copy(void **state)
     expect_stacks(fx, 1, S0, S1_IDLE, NULL);
     expect_stops(fx, "101:1");
     expect_all_resumed(fx);
+
+    /* Moving (so stopped) but too slow to stop: a slow stop, as without a
+     * confirmed copy. */
+    keep_moving(fx, 2, 1);
+    fx->proc->threads[2].too_slow = true;
+    tick(fx, &pf_strategy_threads);
+    assert_int_equal(pf_agg_failed_by(fx->agg, PF_FAIL_SLOW_STOP), 1);
+    assert_int_equal(pf_agg_failed(fx->agg), 2);
+    expect_stacks(fx, 2, S0, S1_IDLE, NULL);
+    expect_all_resumed(fx);
 }
 
 /* -d hands every thread to the dump callback, with the holder marked,
@@ -953,6 +963,21 @@ static void nonblocking_undecodable_is_torn(void **state)
     expect_stops(fx, "");
 }
 
+/* ... and with -d, handed over once, as torn. */
+static void nonblocking_dump_undecodable(void **state)
+{
+    struct fixture *fx = *state;
+    start(fx, (struct pf_tick_opts){.dump = dump});
+
+    set_code(fx, 2, 1, NOT_CODE);
+    tick(fx, &pf_strategy_nonblocking);
+    assert_int_equal(fx->ndumped, NTHREADS);
+    assert_int_equal(fx->dumped[0].tid, 103);
+    assert_int_equal(fx->dumped[0].failed, PF_FAIL_TORN);
+    assert_int_equal(fx->dumped[1].failed, PF_FAIL__COUNT);
+    assert_int_equal(fx->dumped[2].failed, PF_FAIL__COUNT);
+}
+
 /* --nonblocking --threads: every thread, live; the one torn is a failure,
  * the others are counted (the sleeper idle); nothing is stopped. */
 static void nonblocking_threads(void **state)
@@ -1017,6 +1042,7 @@ int main(void)
             T(nonblocking_never_stops),
             T(nonblocking_torn_read_fails),
             T(nonblocking_undecodable_is_torn),
+            T(nonblocking_dump_undecodable),
             T(nonblocking_threads),
             T(nonblocking_dump_torn),
         };
