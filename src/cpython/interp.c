@@ -71,7 +71,12 @@ pf_err pf_interp_gil_holder(struct pf_mem *mem, const struct pf_target *t, uint6
         uint64_t locked;
         if ((err = pf_field_uint(buf, L->gilstate.size, L->gilstate.locked, &locked)))
             return err;
-        if (locked) {
+        /* -1: no GIL (not created yet, or destroyed at finalisation, when
+         * last_holder may name a freed thread state): nobody holds it. */
+        uint64_t uninitialized = L->gilstate.locked.width >= 8
+                                     ? UINT64_MAX
+                                     : (UINT64_C(1) << (8 * L->gilstate.locked.width)) - 1;
+        if (locked && locked != uninitialized) {
             if ((err = pf_field_ptr(buf, L->gilstate.size, L->gilstate.last_holder, &v)))
                 return err;
         }

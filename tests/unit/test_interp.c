@@ -259,9 +259,16 @@ static void nobody_holds(void **state)
         holder_is(fx, INTERP_MAIN, ts(1));
         set_field(fx, GIL_MAIN, fx->L->gilstate.locked, 0);
         holder_is(fx, INTERP_MAIN, 0);
-        /* Any non-zero `locked` counts, not just 1. */
+        /* Any non-zero `locked` counts, not just 1... */
         set_field(fx, GIL_MAIN, fx->L->gilstate.locked, 0x100);
         holder_is(fx, INTERP_MAIN, ts(1));
+        /* ... but -1: the GIL does not exist (pycore_gil.h), and its
+         * last holder may be freed. */
+        uint64_t minus_one = fx->L->gilstate.locked.width >= 8
+                                 ? UINT64_MAX
+                                 : (UINT64_C(1) << (8 * fx->L->gilstate.locked.width)) - 1;
+        set_field(fx, GIL_MAIN, fx->L->gilstate.locked, minus_one);
+        holder_is(fx, INTERP_MAIN, 0);
     }
 }
 
