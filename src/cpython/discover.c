@@ -246,8 +246,8 @@ static pf_err validate_message(pf_err err, const struct pf_diag *why, struct pf_
                            (int)pid, t->version.major, t->version.minor, why->msg);
     return pf_diag_set(diag, PF_ERR_UNSUPPORTED,
                        "process %d runs CPython %u.%u.%u (from %s), but its memory does not match "
-                       "pyflame's %s layout (%s): a patched or unusual build? --abi=X.Y forces a "
-                       "version",
+                       "the layout pyflame takes from %s: %s. A patched or unusual build? "
+                       "--abi=X.Y forces a version",
                        (int)pid, t->version.major, t->version.minor, t->version.micro,
                        t->version.how, t->layout_source, why->msg);
 }
@@ -415,6 +415,17 @@ static pf_err resolve(pid_t pid, struct pf_mem *mem, const struct pf_elf *e, con
                            "process %d has CPython %u.%u.%u in %s (%s), but it exited before its "
                            "interpreter was initialised",
                            (int)pid, ver.major, ver.minor, ver.micro, m->path, f->how);
+    /* In a process this young ld.so may still be at work: the runtime's
+     * variables are then what the file holds (the end of the data segment
+     * is cleared, and pointers relocated, after it is mapped). Seen: 2.7's
+     * interp_head read as 0x200009a1b0103e3 right after a launch. A layout
+     * is condemned only once start-up is over. */
+    double age;
+    if (err == PF_ERR_CORRUPT && process_age(pid, &age) && age < START_GRACE_S)
+        return pf_diag_set(diag, PF_ERR_NOTREADY,
+                           "process %d has CPython %u.%u.%u in %s (%s), but %s; it is still "
+                           "starting",
+                           (int)pid, ver.major, ver.minor, ver.micro, m->path, f->how, why.msg);
     if (err)
         return validate_message(err, &why, diag, pid, t, have_detected ? &detected : NULL,
                                 forced ? abi : NULL);

@@ -28,6 +28,7 @@ Cases (VER is run.py's --python spelling, or "any"/"none"):
   never-ready   a process that never gets a runtime, one whose runtime is
                 never initialised (attach and launch): a clear error
   abi-mismatch  --abi forcing a version the process does not run
+  mismatch      a runtime whose memory does not match its version's layout
   not-python    `sleep 100`: one line saying what was looked for, exit 1
   unsupported   fake runtimes older and newer than supported, and a
                 free-threaded one: the version found and the supported list
@@ -576,6 +577,47 @@ def case_unsupported(a):
             stop(target)
 
 
+def case_mismatch(a):
+    """A runtime of a known version (3.11, fakepy_bad.so) whose memory does
+    not match that version's layout. Attached as the process starts, the
+    mismatch is not reported while the process is under 2 s old: until then
+    ld.so may be halfway through loading libpython, the runtime's variables
+    still the file's bytes (discover.c). pyflame -p waits 2 s, so it ends
+    either with the mismatch, after the process turned 2 s old, or, when
+    its own 2 s ran out first, saying the process is still starting.
+    Attached later: the mismatch, at once."""
+    lib = os.path.join(a.fakes, "fakepy_bad.so")
+    if not os.path.exists(lib):
+        fail("%s was not built" % lib)
+    what = "what should be its interpreter state (0xdead0000) cannot be read"
+    texts = ["CPython 3.11.0 (from the Py_Version symbol), but its memory does not match the "
+             "layout pyflame takes from the generated 3.11 table", what,
+             "A patched or unusual build? --abi=X.Y forces a version"]
+    starting = ["has CPython 3.11.0 in %s (symbol _PyRuntime), but %s; it is still starting"
+                % (lib, what)]
+    ready = os.path.join(tmpdir(), "ready")
+    born = time.time()
+    target = start([a.host_dlopen, "--no-init", "60", "--ready", ready, lib], wait_for=ready)
+    try:
+        rc, out, err, _ = run_pyflame([a.pyflame, "-s", "1", "-p", str(target.pid)])
+        age = time.time() - born
+        want = starting if "it is still starting" in err else texts
+        if rc != 1 or out or len(err.strip().splitlines()) != 1 or \
+                any(t not in err for t in want):
+            fail("attached at start-up: exit %d, wanted 1 and one line with %r" % (rc, want),
+                 out, err)
+        if want is texts and age < 2.0:
+            fail("the mismatch was reported %.2f s after the target started, within its "
+                 "start-up" % age, out, err)
+        check_released(target, out, err)
+        print("at start-up (%.1f s): %s" % (age, err.strip()))
+        if time.time() - born < 2.0:
+            time.sleep(2.0 - (time.time() - born))
+        expect_error(a, target, texts, max_seconds=1.5)
+    finally:
+        stop(target)
+
+
 CASES = {
     "renamed": case_renamed,
     "embed-linked": case_embed_linked,
@@ -589,6 +631,7 @@ CASES = {
     "late-runtime": case_late_runtime,
     "never-ready": case_never_ready,
     "abi-mismatch": case_abi_mismatch,
+    "mismatch": case_mismatch,
     "not-python": case_not_python,
     "unsupported": case_unsupported,
 }
