@@ -115,12 +115,12 @@ static pf_err read_holder(struct pf_tick *t, uint64_t holder, bool have_first, i
     t->native_n = 0; /* the registers are the stop's, not the look's */
     if (again == holder || again == UNREAD) {
         /* Still the holder, but the stopped copy makes no sense (its walk
-         * or its decoding failed): stopped halfway through an update CPython makes when it enters or leaves
-         * the eval loop (3.11/3.12 set tstate->cframe before filling the
-         * _PyCFrame it points to; ctypes callbacks do that thousands of
-         * times a second). Or the GIL itself could not be read. The
-         * look's confirmed copy is the sample; without one, read again
-         * once, a moment later. */
+         * or its decoding failed): stopped halfway through an update
+         * CPython makes when it enters or leaves the eval loop (3.11/3.12
+         * set tstate->cframe before filling the _PyCFrame it points to;
+         * ctypes callbacks do that thousands of times a second). Or the
+         * GIL itself could not be read. The look's confirmed copy is the
+         * sample if it decodes; else read again once, a moment later. */
         pf_err copy_err = err;
         if (slot->confirmed && ((err = count_look(t, slot, &counted)) || counted))
             return err;
