@@ -25,7 +25,7 @@ pf_err pf_interp_main(struct pf_mem *mem, const struct pf_target *t, uint64_t *i
     pf_err err;
 
     if (L->caps.has_runtime) {
-        /* interpreters.main when the version has it, else the head. */
+        /* interpreters.main (3.7+). */
         struct pf_field f =
             L->runtime.interp_main.width ? L->runtime.interp_main : L->runtime.interp_head;
         err = read_ptr(mem, t->runtime_addr + f.off, &addr);
@@ -36,6 +36,22 @@ pf_err pf_interp_main(struct pf_mem *mem, const struct pf_target *t, uint64_t *i
         return err;
     if (!addr)
         return PF_ERR_NOTREADY;
+    if (!L->runtime.interp_main.width) {
+        /* 2.7/3.6 keep only the head, and PyInterpreterState_New puts
+         * each new interpreter there (Python/pystate.c): the main one,
+         * made first, is the last of the list. One sub-interpreter is
+         * enough to make the head the wrong one. */
+        uint64_t next;
+        for (int n = 0;; n++) {
+            if (n == PF_MAX_INTERPRETERS)
+                return PF_ERR_CORRUPT;
+            if ((err = read_ptr(mem, addr + L->interp.next.off, &next)))
+                return err;
+            if (!next)
+                break;
+            addr = next;
+        }
+    }
     *interp = addr;
     return PF_OK;
 }

@@ -211,21 +211,25 @@ static void runtime_unmapped(void **state)
     assert_int_equal(interp, 0xbad);
 }
 
-/* 3.7+: with a sub-interpreter the head of the list is the newest one;
- * interpreters.main is the main interpreter. */
+/* With a sub-interpreter the head of the list is the newest one; the main
+ * interpreter is interpreters.main (3.7+), or the end of the list (2.7 and
+ * 3.6, which have only the head). A list that does not end is corrupt. */
 static void main_not_head(void **state)
 {
     struct fixture *fx = *state;
     const struct pf_layout *L = fx->L;
     uint64_t interp = 0;
 
-    if (!L->runtime.interp_main.width)
-        skip();
     one_interpreter(fx);
     fake_interp(fx->img, L, INTERP_SUB, INTERP_MAIN, 0, 0);
     set_interpreters(fx, INTERP_SUB, INTERP_MAIN);
     assert_int_equal(pf_interp_main(&fx->mem, &fx->t, &interp), PF_OK);
     assert_int_equal(interp, INTERP_MAIN);
+
+    if (L->runtime.interp_main.width)
+        return;
+    set_field(fx, INTERP_MAIN, L->interp.next, INTERP_SUB);
+    assert_int_equal(pf_interp_main(&fx->mem, &fx->t, &interp), PF_ERR_CORRUPT);
 }
 
 /* Thread 2 holds the GIL. */
