@@ -12,11 +12,12 @@ holder released the GIL in between is counted as the stack copied with the
 look, confirmed, or else at the stop (docs/usage.md, "The GIL holder").
 The only failure the machine's load can explain is a thread that waited
 for a CPU past the interval with a stack that would not confirm, or that
-confirmed but did not decode (two live reads can be torn alike: a ctypes
-callback runs the same code at the same addresses each time round; seen
-once in 10^5 samples on 3.13 under load) (run.LOADED, which check_failed
-always allows); on 3.11 and 3.12, a thread
-stopped while it sets up a frame for a callback (see below). The stacks must show the callback's exact frames and lines.
+confirmed but did not decode (run.LOADED, which check_failed always
+allows): two live reads can be torn alike, as a ctypes callback runs the
+same code at the same addresses each time round (seen once in 10^5
+samples on 3.13 under load). On 3.11 and 3.12 a thread can also be
+stopped while it sets up a frame for a callback (see below). The stacks
+must show the callback's exact frames and lines.
 """
 import argparse
 import os
